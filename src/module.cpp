@@ -1,0 +1,18 @@
+// Library entry point: settings, and the check that we were preloaded.
+#include "pg/postgres.hpp"
+#include "settings.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+void _PG_init(void);
+}
+
+void _PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sunsync must be loaded via shared_preload_libraries"),
+				 errhint("Add sunsync to shared_preload_libraries in postgresql.conf and restart the server.")));
+	sunsync::define_settings();
+}

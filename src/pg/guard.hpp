@@ -1,0 +1,77 @@
+// The C++ <-> PostgreSQL bridge.
+//
+//  * guard(f): call PostgreSQL code that may ereport(ERROR) from C++.  The
+//    longjmp lands here, the whole ErrorData (SQLSTATE, message, detail, hint,
+//    context) is copied into a sunsync::Error and thrown, so C++ destructors
+//    above run as usual.  The callable itself must not own objects with
+//    destructors while it calls PostgreSQL: a longjmp would skip them.
+//
+//  * SUNSYNC_SQL_FUNCTION(name): defines an SQL-callable function whose body
+//    is C++.  Every exception is caught; the error is reported with ereport
+//    only after the body's destructors have run.
+#pragma once
+
+#include "common/error.hpp"
+#include "pg/postgres.hpp"
+
+#include <csetjmp>
+#include <type_traits>
+
+namespace sunsync::pg {
+
+// Restores the error-handling globals that a sigsetjmp block replaces.
+class ErrorStackSaver {
+public:
+	ErrorStackSaver()
+		: exception_stack_(PG_exception_stack), context_stack_(error_context_stack)
+	{
+	}
+	~ErrorStackSaver()
+	{
+		PG_exception_stack = exception_stack_;
+		error_context_stack = context_stack_;
+	}
+	ErrorStackSaver(const ErrorStackSaver &) = delete;
+	ErrorStackSaver &operator=(const ErrorStackSaver &) = delete;
+
+private:
+	sigjmp_buf *exception_stack_;
+	ErrorContextCallback *context_stack_;
+};
+
+// Turns the error PostgreSQL is handling into a sunsync::Error and throws it.
+[[noreturn]] void rethrow_pg_error(MemoryContext caller_context);
+
+template <typename F>
+auto guard(F &&f) -> decltype(f())
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	ErrorStackSaver saver;
+	sigjmp_buf local_sigjmp_buf;
+
+	if (sigsetjmp(local_sigjmp_buf, 0) == 0) {
+		PG_exception_stack = &local_sigjmp_buf;
+		return f();
+	}
+	rethrow_pg_error(caller_context);
+}
+
+// Reports an exception as an ERROR; used by SUNSYNC_SQL_FUNCTION only.
+Datum call_sql_function(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo);
+
+// Raises a sunsync::Error with a PostgreSQL-style message built by the caller.
+[[noreturn]] void raise(const char *sqlstate, std::string message,
+						std::string detail = {}, std::string hint = {});
+
+} // namespace sunsync::pg
+
+#define SUNSYNC_SQL_FUNCTION(name)                                            \
+	static Datum name##_body(FunctionCallInfo fcinfo);                        \
+	extern "C" {                                                              \
+	PG_FUNCTION_INFO_V1(name);                                                \
+	Datum name(PG_FUNCTION_ARGS)                                              \
+	{                                                                         \
+		return sunsync::pg::call_sql_function(name##_body, fcinfo);           \
+	}                                                                         \
+	}                                                                         \
+	static Datum name##_body(FunctionCallInfo fcinfo)

@@ -1,0 +1,116 @@
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+}
+
+#include <exception>
+
+namespace sunsync::pg {
+
+const Value &Result::scalar() const
+{
+	if (rows.empty() || rows[0].empty())
+		raise(sqlstate::internal_error, "internal query returned no row");
+	return rows[0][0];
+}
+
+Spi::Spi() : uncaught_at_start_(std::uncaught_exceptions())
+{
+	guard([] {
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+	});
+}
+
+Spi::~Spi()
+{
+	// While an error unwinds, the transaction abort that follows cleans SPI up;
+	// calling into SPI then could raise a second error.
+	if (std::uncaught_exceptions() > uncaught_at_start_)
+		return;
+	try {
+		guard([] { SPI_finish(); });
+	} catch (...) {
+	}
+}
+
+Result Spi::run(const char *sql, const std::vector<Value> &params, bool read_only)
+{
+	Result result;
+	const int nargs = static_cast<int>(params.size());
+	guard([&] {
+		Oid *types = nargs ? static_cast<Oid *>(palloc(sizeof(Oid) * nargs)) : nullptr;
+		Datum *values = nargs ? static_cast<Datum *>(palloc(sizeof(Datum) * nargs)) : nullptr;
+		char *nulls = static_cast<char *>(palloc(nargs + 1));
+		for (int i = 0; i < nargs; i++) {
+			types[i] = TEXTOID;
+			nulls[i] = params[i] ? ' ' : 'n';
+			values[i] = params[i] ? CStringGetTextDatum(params[i]->c_str()) : (Datum) 0;
+		}
+		nulls[nargs] = '\0';
+		int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+		result.processed = SPI_processed;
+		if (SPI_tuptable == nullptr)
+			return;
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		for (uint64 r = 0; r < SPI_processed; r++) {
+			result.rows.emplace_back();
+			for (int c = 1; c <= desc->natts; c++) {
+				char *text = SPI_getvalue(SPI_tuptable->vals[r], desc, c);
+				if (text)
+					result.rows.back().emplace_back(std::string(text));
+				else
+					result.rows.back().emplace_back(std::nullopt);
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+	});
+	return result;
+}
+
+CatalogOwnerScope::CatalogOwnerScope()
+	: uncaught_at_start_(std::uncaught_exceptions())
+{
+	Oid owner = guard([] {
+		Oid nsp = get_namespace_oid("sunsync", false);
+		HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for namespace %u", nsp);
+		Oid nspowner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+		ReleaseSysCache(tuple);
+		return nspowner;
+	});
+	GetUserIdAndSecContext(&saved_user_, &saved_sec_context_);
+	guc_nest_level_ = guard([&] {
+		int level = NewGUCNestLevel();
+		SetUserIdAndSecContext(owner, saved_sec_context_ | SECURITY_LOCAL_USERID_CHANGE);
+		set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+						  PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		return level;
+	});
+}
+
+CatalogOwnerScope::~CatalogOwnerScope()
+{
+	SetUserIdAndSecContext(saved_user_, saved_sec_context_);
+	// On error the transaction abort pops the GUC nest level itself.
+	if (std::uncaught_exceptions() > uncaught_at_start_)
+		return;
+	try {
+		int level = guc_nest_level_;
+		guard([level] { AtEOXact_GUC(true, level); });
+	} catch (...) {
+	}
+}
+
+} // namespace sunsync::pg

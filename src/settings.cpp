@@ -1,0 +1,57 @@
+#include "settings.hpp"
+
+#include <climits>
+
+#include "pg/postgres.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+}
+
+int sunsync_max_workers = 4;
+int sunsync_naptime_ms = 10000;
+int sunsync_connect_timeout_ms = 10000;
+int sunsync_statement_timeout_ms = 600000;
+bool sunsync_allow_private_targets = false;
+bool sunsync_require_ssl = false;
+char *sunsync_key_file = nullptr;
+
+namespace sunsync {
+
+void define_settings()
+{
+	DefineCustomIntVariable(
+		"sunsync.max_workers", "Maximum number of sync runs in progress at once.",
+		"Each run uses one background worker; max_worker_processes must leave "
+		"room for them.",
+		&sunsync_max_workers, 4, 1, 64, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable(
+		"sunsync.naptime", "How long changes of a continuous configuration may wait before they are shipped.",
+		nullptr, &sunsync_naptime_ms, 10000, 100, 3600 * 1000, PGC_SIGHUP,
+		GUC_UNIT_MS, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable(
+		"sunsync.connect_timeout", "Time allowed to connect to a target.", nullptr,
+		&sunsync_connect_timeout_ms, 10000, 100, 3600 * 1000, PGC_SIGHUP,
+		GUC_UNIT_MS, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable(
+		"sunsync.statement_timeout", "Time allowed to each statement on a target.",
+		"Zero disables the limit.", &sunsync_statement_timeout_ms, 600000, 0,
+		INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+	DefineCustomBoolVariable(
+		"sunsync.allow_private_targets",
+		"Allows target URLs whose hosts are loopback, private or link-local addresses.",
+		nullptr, &sunsync_allow_private_targets, false, PGC_SUSET, 0, nullptr,
+		nullptr, nullptr);
+	DefineCustomBoolVariable(
+		"sunsync.require_ssl", "Requires sslmode=require or stronger in target URLs.",
+		nullptr, &sunsync_require_ssl, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomStringVariable(
+		"sunsync.key_file", "File holding the key that seals target credentials.",
+		"A relative path is taken from the data directory. The file is created "
+		"with mode 0600 on first use.",
+		&sunsync_key_file, "sunsync.key", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
+		nullptr, nullptr);
+	MarkGUCPrefixReserved("sunsync");
+}
+
+} // namespace sunsync

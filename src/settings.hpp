@@ -1,0 +1,16 @@
+// The sunsync.* settings (GUCs).  Documented in README.md.
+#pragma once
+
+extern "C" {
+extern int sunsync_max_workers;
+extern int sunsync_naptime_ms;
+extern int sunsync_connect_timeout_ms;
+extern int sunsync_statement_timeout_ms;
+extern bool sunsync_allow_private_targets;
+extern bool sunsync_require_ssl;
+extern char *sunsync_key_file;
+}
+
+namespace sunsync {
+void define_settings();
+}

@@ -1,0 +1,39 @@
+// Target URL rules (DESIGN.md, behaviour 1).  Parsing is libpq's own
+// (PQconninfoParse); what is allowed is decided here.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace sunsync {
+
+struct UrlPolicy {
+	bool superuser = false;
+	bool allow_private_targets = false;
+	bool require_ssl = false;
+};
+
+// Host name -> its addresses; throws sunsync::Error when it cannot resolve.
+using HostResolver = std::function<std::vector<std::string>(const std::string &)>;
+
+struct TargetUrl {
+	std::vector<std::string> hosts;
+	std::string dbname;
+	std::string user;
+	bool has_password = false;
+	std::string masked; // the URL with every password replaced by ***
+};
+
+// The URL with its password (user info and ?password=) replaced by ***.
+// Works on malformed URLs too, so that any message may show it.
+std::string mask_url(const std::string &url);
+
+// Replaces every password found in url, raw or percent-decoded, inside text.
+std::string scrub_secrets(const std::string &text, const std::string &url);
+
+// Validates a target URL; throws sunsync::Error naming what is wrong.
+TargetUrl check_target_url(const std::string &url, const UrlPolicy &policy,
+						   const HostResolver &resolve);
+
+} // namespace sunsync
