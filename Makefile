@@ -25,3 +25,6 @@ include $(PGXS)
 override BITCODE_CXXFLAGS += -std=c++17 -Wno-ignored-attributes
 
 EXTRA_CLEAN = tmp_check results regression.diffs regression.out build
+
+# Rebuild every object when any header changes (PGXS tracks no C++ headers).
+$(OBJS) $(OBJS:.o=.bc): $(wildcard src/*.hpp src/*/*.hpp)

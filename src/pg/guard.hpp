@@ -66,7 +66,7 @@ Datum call_sql_function(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo
 } // namespace sunsync::pg
 
 #define SUNSYNC_SQL_FUNCTION(name)                                            \
-	static Datum name##_body(FunctionCallInfo fcinfo);                        \
+	static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo);                        \
 	extern "C" {                                                              \
 	PG_FUNCTION_INFO_V1(name);                                                \
 	Datum name(PG_FUNCTION_ARGS)                                              \
@@ -74,4 +74,4 @@ Datum call_sql_function(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo
 		return sunsync::pg::call_sql_function(name##_body, fcinfo);           \
 	}                                                                         \
 	}                                                                         \
-	static Datum name##_body(FunctionCallInfo fcinfo)
+	static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo)

@@ -42,7 +42,7 @@ Spi::~Spi()
 	}
 }
 
-Result Spi::run(const char *sql, const std::vector<Value> &params, bool read_only)
+Result Spi::run(const char *sql, const std::vector<Value> &params)
 {
 	Result result;
 	const int nargs = static_cast<int>(params.size());
@@ -56,7 +56,7 @@ Result Spi::run(const char *sql, const std::vector<Value> &params, bool read_onl
 			values[i] = params[i] ? CStringGetTextDatum(params[i]->c_str()) : (Datum) 0;
 		}
 		nulls[nargs] = '\0';
-		int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
+		int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 		result.processed = SPI_processed;

@@ -30,9 +30,9 @@ public:
 	Spi &operator=(const Spi &) = delete;
 
 	// Runs one statement; every parameter is passed as text ($1::int and so on
-	// in the statement give it its type).
-	Result run(const char *sql, const std::vector<Value> &params = {},
-			   bool read_only = false);
+	// in the statement give it its type).  Not read-only, so that it sees
+	// what earlier statements of the same call wrote.
+	Result run(const char *sql, const std::vector<Value> &params = {});
 
 private:
 	int uncaught_at_start_;

@@ -1,0 +1,134 @@
+// SQL functions that manage configurations: sunsync_create_config,
+// sunsync_update_config, sunsync_delete_config.  The target URL is checked
+// (behaviour 1), then stored twice: sealed, and masked for display.
+#include "crypto/seal.hpp"
+#include "pg/args.hpp"
+#include "pg/guard.hpp"
+#include "pg/spi.hpp"
+#include "settings.hpp"
+#include "target/address.hpp"
+#include "target/url.hpp"
+
+using namespace sunsync;
+
+namespace {
+
+constexpr size_t max_identifier_bytes = NAMEDATALEN - 1;
+
+TargetUrl checked_url(const std::string &url)
+{
+	UrlPolicy policy;
+	policy.superuser = superuser();
+	policy.allow_private_targets = sunsync_allow_private_targets;
+	policy.require_ssl = sunsync_require_ssl;
+	return check_target_url(url, policy, resolve_host);
+}
+
+std::string hex_bytea(const std::string &bytes)
+{
+	static const char digits[] = "0123456789abcdef";
+	std::string out = "\\x";
+	for (unsigned char c : bytes) {
+		out += digits[c >> 4];
+		out += digits[c & 15];
+	}
+	return out;
+}
+
+// The sealed URL of config `id`, as a bytea literal for SPI.
+std::string sealed_url(const std::string &url, const std::string &id)
+{
+	SealKey key = load_or_create_key(sunsync_key_file ? sunsync_key_file : "");
+	return hex_bytea(seal(key, url, "sunsync config " + id));
+}
+
+std::string required_text(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	auto v = pg::text_arg(fcinfo, n);
+	if (!v)
+		pg::raise(sqlstate::invalid_parameter_value, std::string(name) + " must not be NULL");
+	return *v;
+}
+
+std::string required_id(FunctionCallInfo fcinfo, int n)
+{
+	auto id = pg::int64_arg(fcinfo, n);
+	if (!id)
+		pg::raise(sqlstate::invalid_parameter_value, "config_id must not be NULL");
+	return std::to_string(*id);
+}
+
+[[noreturn]] void no_such_config(const std::string &id)
+{
+	pg::raise(sqlstate::undefined_object, "configuration " + id + " does not exist", {},
+			  "See the view sunsync_configs.");
+}
+
+} // namespace
+
+SUNSYNC_SQL_FUNCTION(sunsync_create_config)
+{
+	auto owner = pg::any_arg_as_text(fcinfo, 0);
+	if (!owner)
+		pg::raise(sqlstate::invalid_parameter_value, "owner must not be NULL");
+	std::string url = required_text(fcinfo, 1, "target_url");
+	bool continuous = pg::bool_arg(fcinfo, 2).value_or(false);
+	std::optional<std::string> target_schema = pg::text_arg(fcinfo, 3);
+	if (target_schema && (target_schema->empty() || target_schema->size() > max_identifier_bytes))
+		pg::raise(sqlstate::invalid_parameter_value,
+				  "target_schema must be a name of 1 to " + std::to_string(max_identifier_bytes) + " bytes");
+
+	pg::Spi spi;
+	if (spi.run("SELECT 1 FROM sunsync.root").empty())
+		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set", {},
+				  "Call sunsync_set_root(root, owner_expr) first.");
+	TargetUrl target = checked_url(url);
+	bool by_superuser = superuser();
+	std::string role = std::to_string(GetUserId());
+
+	pg::CatalogOwnerScope as_owner;
+	std::string id = *spi.run("SELECT nextval('sunsync.configs_id_seq')::text").scalar();
+	spi.run("INSERT INTO sunsync.configs (id, owner, target_url_masked, target_url_sealed, "
+			"  continuous, target_schema, created_by, created_by_superuser) "
+			"VALUES ($1::bigint, $2, $3, $4::bytea, $5::boolean, $6, $7::oid::regrole, $8::boolean)",
+			{id, *owner, target.masked, sealed_url(url, id), continuous ? "true" : "false",
+			 target_schema, role, by_superuser ? "true" : "false"});
+	PG_RETURN_INT64(std::stoll(id));
+}
+
+SUNSYNC_SQL_FUNCTION(sunsync_update_config)
+{
+	std::string id = required_id(fcinfo, 0);
+	std::optional<std::string> url = pg::text_arg(fcinfo, 1);
+	std::optional<bool> continuous = pg::bool_arg(fcinfo, 2);
+
+	pg::Spi spi;
+	std::optional<TargetUrl> target;
+	if (url)
+		target = checked_url(*url);
+	bool by_superuser = superuser(); // before we act as the catalog owner
+
+	pg::CatalogOwnerScope as_owner;
+	auto found = spi.run("SELECT 1 FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE", {id});
+	if (found.empty())
+		no_such_config(id);
+	if (target)
+		spi.run("UPDATE sunsync.configs SET target_url_masked = $2, target_url_sealed = $3::bytea, "
+				"created_by_superuser = $4::boolean, updated_at = now() WHERE id = $1::bigint",
+				{id, target->masked, sealed_url(*url, id), by_superuser ? "true" : "false"});
+	if (continuous)
+		spi.run("UPDATE sunsync.configs SET continuous = $2::boolean, updated_at = now() "
+				"WHERE id = $1::bigint",
+				{id, *continuous ? "true" : "false"});
+	PG_RETURN_VOID();
+}
+
+SUNSYNC_SQL_FUNCTION(sunsync_delete_config)
+{
+	std::string id = required_id(fcinfo, 0);
+	pg::Spi spi;
+	pg::CatalogOwnerScope as_owner;
+	if (spi.run("DELETE FROM sunsync.configs WHERE id = $1::bigint", {id}).processed == 0)
+		no_such_config(id);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,119 @@
+#include "scope/declared_link.hpp"
+
+extern "C" {
+#include "catalog/namespace.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/regproc.h"
+#include "utils/varlena.h"
+}
+
+namespace sunsync::scope {
+
+namespace {
+
+const char *via_hint = "Write a foreign-key constraint name of the table, or a link as "
+					   "'column -> table(column)'.";
+
+[[noreturn]] void bad_via(const std::string &via, const std::string &detail)
+{
+	pg::raise(sqlstate::invalid_parameter_value, "invalid via \"" + via + "\"", detail, via_hint);
+}
+
+std::string trim(const std::string &s)
+{
+	size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+	return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+// "a, \"B\"" -> {a, B}, with PostgreSQL's identifier rules.
+std::vector<std::string> identifier_list(const std::string &text, const std::string &via)
+{
+	std::vector<std::string> out;
+	bool ok = pg::guard([&] {
+		char *copy = pstrdup(text.c_str());
+		List *names = NIL;
+		if (!SplitIdentifierString(copy, ',', &names))
+			return false;
+		ListCell *lc;
+		foreach (lc, names)
+			out.emplace_back(static_cast<const char *>(lfirst(lc)));
+		return true;
+	});
+	if (!ok || out.empty())
+		bad_via(via, "\"" + text + "\" is not a list of column names.");
+	return out;
+}
+
+Oid relation_named(const std::string &text)
+{
+	return pg::guard([&] {
+		List *names = stringToQualifiedNameList(text.c_str());
+		return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, false);
+	});
+}
+
+void check_columns(const TableInfo &t, const std::vector<std::string> &cols)
+{
+	for (const auto &c : cols)
+		if (!t.column_types.count(c))
+			pg::raise(sqlstate::undefined_column,
+					  "column \"" + c + "\" of relation " + t.name + " does not exist");
+}
+
+} // namespace
+
+bool is_declared_link(const std::string &via) { return via.find("->") != std::string::npos; }
+
+Link resolve_via(pg::Spi &spi, const TableInfo &t, const std::string &via,
+				 const std::map<std::string, std::vector<Link>> &fks)
+{
+	if (!is_declared_link(via)) {
+		auto it = fks.find(t.name);
+		std::string names;
+		if (it != fks.end())
+			for (const Link &l : it->second) {
+				if (l.name == via)
+					return l;
+				names += (names.empty() ? "" : ", ") + l.name;
+			}
+		pg::raise(sqlstate::undefined_object,
+				  "foreign key constraint \"" + via + "\" of table " + t.name + " does not exist",
+				  names.empty() ? "The table has no foreign key." : "Its foreign keys are: " + names + ".",
+				  "Or declare a link as 'column -> table(column)'.");
+	}
+
+	size_t arrow = via.find("->");
+	std::string left = trim(via.substr(0, arrow)), right = trim(via.substr(arrow + 2));
+	if (left.size() >= 2 && left.front() == '(' && left.back() == ')')
+		left = left.substr(1, left.size() - 2);
+	size_t open = right.rfind('(');
+	if (open == std::string::npos || right.back() != ')' || open == 0)
+		bad_via(via, "The referenced table must be followed by its columns in parentheses.");
+	std::string table_text = trim(right.substr(0, open));
+	std::string parent_cols_text = right.substr(open + 1, right.size() - open - 2);
+
+	Link link;
+	link.declared = true;
+	link.child = t.name;
+	link.child_columns = identifier_list(left, via);
+	link.parent_columns = identifier_list(parent_cols_text, via);
+	if (link.child_columns.size() != link.parent_columns.size())
+		bad_via(via, "It links " + std::to_string(link.child_columns.size()) + " column(s) to " +
+						 std::to_string(link.parent_columns.size()) + ".");
+	TableInfo parent = load_table(spi, relation_named(table_text));
+	link.parent = parent.name;
+	check_columns(t, link.child_columns);
+	check_columns(parent, link.parent_columns);
+	if (!has_unique_key(spi, parent.oid, link.parent_columns))
+		pg::raise(sqlstate::invalid_object_definition,
+				  "there is no unique constraint matching the columns of " + parent.name + " in via",
+				  "A declared link must point at a primary key or unique constraint, so that each row has one parent.",
+				  {});
+	for (size_t i = 0; i < link.child_columns.size(); i++)
+		if (t.column_types.at(link.child_columns[i]) != parent.column_types.at(link.parent_columns[i]))
+			link.text_compare = true;
+	return link;
+}
+
+} // namespace sunsync::scope

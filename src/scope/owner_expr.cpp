@@ -1,0 +1,106 @@
+#include "scope/owner_expr.hpp"
+
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "nodes/nodeFuncs.h"
+#include "nodes/parsenodes.h"
+#include "optimizer/optimizer.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
+}
+
+namespace sunsync::scope {
+
+namespace {
+
+enum class Problem { None, NotOneExpression, Aggregate, Subquery, SetReturning, Volatile };
+
+// Only a SELECT with one target and our one FROM item may come out of the
+// wrapper; anything else means the text escaped its parentheses.
+bool is_plain_wrapper(List *raw)
+{
+	if (list_length(raw) != 1)
+		return false;
+	Node *stmt = linitial_node(RawStmt, raw)->stmt;
+	if (!IsA(stmt, SelectStmt))
+		return false;
+	auto *s = reinterpret_cast<SelectStmt *>(stmt);
+	return s->op == SETOP_NONE && list_length(s->targetList) == 1 &&
+		   list_length(s->fromClause) == 1 && s->whereClause == nullptr &&
+		   s->groupClause == NIL && s->havingClause == nullptr && s->windowClause == NIL &&
+		   s->sortClause == NIL && s->limitCount == nullptr && s->limitOffset == nullptr &&
+		   s->lockingClause == NIL && s->withClause == nullptr && s->intoClause == nullptr &&
+		   s->distinctClause == NIL && s->valuesLists == NIL;
+}
+
+} // namespace
+
+std::string check_owner_expr(Oid root, const std::string &expr, const std::string &alias)
+{
+	if (expr.find_first_not_of(" \t\r\n") == std::string::npos)
+		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must not be empty",
+				  {}, "Give an expression over the root's columns, such as coalesce(parent_id, id).");
+	Problem problem = Problem::None;
+	std::string deparsed;
+	try {
+		pg::guard([&] {
+			char *relname = get_rel_name(root);
+			char *nspname = get_namespace_name(get_rel_namespace(root));
+			StringInfoData sql;
+			initStringInfo(&sql);
+			appendStringInfo(&sql, "SELECT (%s\n)::pg_catalog.text FROM ONLY %s", expr.c_str(),
+							 quote_qualified_identifier(nspname, relname));
+			List *raw = raw_parser(sql.data, RAW_PARSE_DEFAULT);
+			if (!is_plain_wrapper(raw)) {
+				problem = Problem::NotOneExpression;
+				return;
+			}
+			Query *query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql.data,
+													 nullptr, 0, nullptr);
+			Node *target = reinterpret_cast<Node *>(linitial_node(TargetEntry, query->targetList)->expr);
+			if (query->hasAggs || query->hasWindowFuncs)
+				problem = Problem::Aggregate;
+			else if (query->hasSubLinks)
+				problem = Problem::Subquery;
+			else if (query->hasTargetSRFs)
+				problem = Problem::SetReturning;
+			else if (contain_volatile_functions(target))
+				problem = Problem::Volatile;
+			if (problem != Problem::None)
+				return;
+			pg_plan_query(query, sql.data, CURSOR_OPT_PARALLEL_OK, nullptr);
+			List *context = deparse_context_for(alias.c_str(), root);
+			deparsed = deparse_expression(target, context, true, false);
+		});
+	} catch (const Error &e) {
+		throw Error(e.sqlstate(), e.message(), e.detail(), e.hint(),
+					"owner_expr: " + expr);
+	}
+	switch (problem) {
+	case Problem::None:
+		return deparsed;
+	case Problem::NotOneExpression:
+		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must be a single expression",
+				  "It was: " + expr,
+				  "Give an expression over the root's columns, such as coalesce(parent_id, id).");
+	case Problem::Aggregate:
+		pg::raise(sqlstate::invalid_parameter_value,
+				  "owner_expr must not use aggregate or window functions");
+	case Problem::Subquery:
+		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must not contain a subquery",
+				  "The owner of a row must follow from the root row's own columns.");
+	case Problem::SetReturning:
+		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must not return a set");
+	case Problem::Volatile:
+		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must not be volatile",
+				  "A row's owner must be the same each time it is computed.");
+	}
+	return deparsed;
+}
+
+} // namespace sunsync::scope

@@ -1,0 +1,286 @@
+// SQL functions that define what is replicated: sunsync_set_root,
+// sunsync_add_table, sunsync_remove_table.
+#include "pg/args.hpp"
+#include "pg/guard.hpp"
+#include "pg/spi.hpp"
+#include "scope/declared_link.hpp"
+#include "scope/owner_expr.hpp"
+#include "scope/path.hpp"
+#include "scope/scope_catalog.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+using namespace sunsync;
+using namespace sunsync::scope;
+
+namespace {
+
+std::string json_string(const std::string &s)
+{
+	std::string out = "\"";
+	for (unsigned char c : s) {
+		if (c == '"' || c == '\\') {
+			out += '\\';
+			out += static_cast<char>(c);
+		} else if (c < 0x20) {
+			char buf[8];
+			snprintf(buf, sizeof buf, "\\u%04x", c);
+			out += buf;
+		} else
+			out += static_cast<char>(c);
+	}
+	return out + "\"";
+}
+
+std::string json_strings(const std::vector<std::string> &items)
+{
+	std::string out = "[";
+	for (size_t i = 0; i < items.size(); i++)
+		out += (i ? ", " : "") + json_string(items[i]);
+	return out + "]";
+}
+
+std::string path_json(const Path &path)
+{
+	std::string out = "[";
+	for (size_t i = 0; i < path.size(); i++) {
+		const Link &l = path[i];
+		out += std::string(i ? ", " : "") + "{\"constraint\": " +
+			   (l.declared ? "null" : json_string(l.name)) + ", \"child\": " + json_string(l.child) +
+			   ", \"child_columns\": " + json_strings(l.child_columns) +
+			   ", \"parent\": " + json_string(l.parent) +
+			   ", \"parent_columns\": " + json_strings(l.parent_columns) +
+			   ", \"declared\": " + (l.declared ? "true" : "false") +
+			   ", \"text_compare\": " + (l.text_compare ? "true" : "false") + "}";
+	}
+	return out + "]";
+}
+
+std::string caller_role() { return std::to_string(GetUserId()); }
+
+Root require_root(pg::Spi &spi)
+{
+	auto root = load_root(spi);
+	if (!root)
+		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set",
+				  {}, "Call sunsync_set_root(root, owner_expr) first.");
+	return *root;
+}
+
+// Re-derives the path and position of every registered table from its via
+// and the current foreign keys, and stores them.  Registered tables are
+// derived before the tables that reach the root through them.
+void refresh_scope(pg::Spi &spi, const Root &root, const std::string &changed)
+{
+	auto fks = load_foreign_keys(spi);
+	std::map<std::string, Registration> registered;
+	for (auto &r : load_registrations(spi))
+		registered[r.name] = r;
+
+	Graph graph;
+	graph.root = root.name;
+	graph.links = fks;
+	std::map<std::string, Path> derived{{root.name, {}}};
+	std::map<std::string, Link> first_hops;
+	std::set<std::string> in_progress;
+
+	std::function<void(const std::string &)> derive = [&](const std::string &name) {
+		if (derived.count(name) || in_progress.count(name))
+			return;
+		in_progress.insert(name);
+		const Registration &reg = registered.at(name);
+		std::optional<Link> via;
+		if (reg.via) {
+			TableInfo t = load_table(spi, reg.oid);
+			via = resolve_via(spi, t, *reg.via, fks);
+			if (registered.count(via->parent))
+				derive(via->parent);
+		}
+		// registered tables reachable from here settle their own paths first
+		std::set<std::string> seen{name};
+		std::vector<std::string> stack{name};
+		while (!stack.empty()) {
+			std::string t = stack.back();
+			stack.pop_back();
+			auto it = fks.find(t);
+			if (it == fks.end())
+				continue;
+			for (const Link &l : it->second) {
+				if (!seen.insert(l.parent).second)
+					continue;
+				if (registered.count(l.parent))
+					derive(l.parent);
+				else
+					stack.push_back(l.parent);
+			}
+		}
+		graph.registered = derived;
+		try {
+			Path p = derive_path(graph, name, via);
+			derived[name] = p;
+			if (!p.empty())
+				first_hops[name] = p.front();
+		} catch (const Error &e) {
+			if (name == changed)
+				throw;
+			throw Error(e.sqlstate(), e.message(), e.detail(),
+						"Table " + name + " is registered; remove it with sunsync_remove_table, "
+						"or register it again with via.",
+						"re-deriving the path of registered table " + name + " after changing " + changed);
+		}
+		in_progress.erase(name);
+	};
+	for (const auto &[name, reg] : registered)
+		derive(name);
+
+	std::set<std::string> names;
+	std::multimap<std::string, std::string> parent_of;
+	for (const auto &[name, reg] : registered) {
+		names.insert(name);
+		if (auto it = fks.find(name); it != fks.end())
+			for (const Link &l : it->second)
+				parent_of.emplace(name, l.parent);
+		if (auto hop = first_hops.find(name); hop != first_hops.end())
+			parent_of.emplace(name, hop->second.parent);
+	}
+	auto order = order_parents_first(root.name, names, parent_of);
+
+	pg::CatalogOwnerScope as_owner;
+	for (size_t i = 0; i < order.size(); i++) {
+		const std::string &name = order[i];
+		const Path &p = derived.at(name);
+		std::string text = name == root.name ? "root, owner: " + root.owner_expr : describe_path(p);
+		spi.run("UPDATE sunsync.tables SET path = $2::jsonb, path_text = $3, position = $4::int "
+				"WHERE table_name = $1::oid::regclass",
+				{std::to_string(registered.at(name).oid), path_json(p), text, std::to_string(i + 1)});
+	}
+}
+
+std::vector<std::string> checked_exclusions(const TableInfo &t, const std::vector<std::string> &cols)
+{
+	std::vector<std::string> out;
+	for (const auto &c : cols) {
+		if (!t.column_types.count(c))
+			pg::raise(sqlstate::undefined_column,
+					  "column \"" + c + "\" of relation " + t.name + " does not exist",
+					  {}, "exclude_columns takes column names of the table itself.");
+		if (std::find(t.primary_key.begin(), t.primary_key.end(), c) != t.primary_key.end())
+			pg::raise(sqlstate::invalid_parameter_value,
+					  "cannot exclude primary key column \"" + c + "\" of table " + t.name,
+					  "sunsync identifies rows on the target by their primary key.");
+		if (std::find(out.begin(), out.end(), c) == out.end())
+			out.push_back(c);
+	}
+	return out;
+}
+
+} // namespace
+
+SUNSYNC_SQL_FUNCTION(sunsync_set_root)
+{
+	Oid relid = pg::oid_arg(fcinfo, 0);
+	std::string expr = *pg::text_arg(fcinfo, 1);
+	pg::Spi spi;
+	TableInfo t = load_table(spi, relid);
+	check_replicable(t);
+	check_owner_expr(relid, expr, "r");
+
+	auto current = load_root(spi);
+	if (current && current->oid != relid) {
+		std::string others;
+		for (const auto &r : load_registrations(spi))
+			if (r.oid != current->oid)
+				others += (others.empty() ? "" : ", ") + r.name;
+		if (!others.empty())
+			pg::raise(sqlstate::object_not_in_prerequisite_state,
+					  "cannot change the root table while other tables are registered",
+					  "The root is " + current->name + "; registered: " + others + ".",
+					  "Remove them with sunsync_remove_table first.");
+	}
+	std::string role = caller_role();
+	{
+		pg::CatalogOwnerScope as_owner;
+		if (current && current->oid != relid)
+			spi.run("DELETE FROM sunsync.tables WHERE table_name = $1::oid::regclass",
+					{std::to_string(current->oid)});
+		spi.run("INSERT INTO sunsync.root (singleton, root_table, owner_expr, set_by) "
+				"VALUES (true, $1::oid::regclass, $2, $3::oid::regrole) "
+				"ON CONFLICT (singleton) DO UPDATE SET root_table = EXCLUDED.root_table, "
+				"owner_expr = EXCLUDED.owner_expr, set_by = EXCLUDED.set_by, set_at = now()",
+				{std::to_string(relid), expr, role});
+		spi.run("INSERT INTO sunsync.tables (table_name, path, path_text, position, registered_by) "
+				"VALUES ($1::oid::regclass, '[]', '', 0, $2::oid::regrole) "
+				"ON CONFLICT (table_name) DO NOTHING",
+				{std::to_string(relid), role});
+	}
+	refresh_scope(spi, require_root(spi), t.name);
+	PG_RETURN_VOID();
+}
+
+SUNSYNC_SQL_FUNCTION(sunsync_add_table)
+{
+	if (PG_ARGISNULL(0))
+		pg::raise(sqlstate::invalid_parameter_value, "tbl must not be NULL");
+	Oid relid = pg::oid_arg(fcinfo, 0);
+	std::optional<std::string> via = pg::text_arg(fcinfo, 1);
+	auto excluded = pg::text_array_arg(fcinfo, 2, "exclude_columns").value_or(std::vector<std::string>{});
+
+	pg::Spi spi;
+	Root root = require_root(spi);
+	TableInfo t = load_table(spi, relid);
+	check_replicable(t);
+	excluded = checked_exclusions(t, excluded);
+	if (via && via->find_first_not_of(" \t\r\n") == std::string::npos)
+		via.reset();
+	if (via && relid == root.oid)
+		pg::raise(sqlstate::invalid_parameter_value,
+				  "via does not apply to the root table " + t.name,
+				  "The root's rows are scoped by owner_expr.",
+				  "Leave via NULL; set owner_expr with sunsync_set_root.");
+	if (via)
+		resolve_via(spi, t, *via, load_foreign_keys(spi)); // refuse a bad via before writing
+
+	{
+		pg::CatalogOwnerScope as_owner;
+		spi.run("INSERT INTO sunsync.tables (table_name, via, exclude_columns, path, path_text, "
+				"                            position, registered_by) "
+				"VALUES ($1::oid::regclass, $2, $3::text[], '[]', '', 0, $4::oid::regrole) "
+				"ON CONFLICT (table_name) DO UPDATE SET via = EXCLUDED.via, "
+				"exclude_columns = EXCLUDED.exclude_columns, registered_by = EXCLUDED.registered_by, "
+				"registered_at = now()",
+				{std::to_string(relid), via, pg::array_literal(excluded), caller_role()});
+	}
+	refresh_scope(spi, root, t.name);
+	PG_RETURN_VOID();
+}
+
+SUNSYNC_SQL_FUNCTION(sunsync_remove_table)
+{
+	Oid relid = pg::oid_arg(fcinfo, 0);
+	pg::Spi spi;
+	TableInfo t = load_table(spi, relid);
+	if (!t.owned_by_caller)
+		pg::raise(sqlstate::insufficient_privilege, "must be owner of table " + t.name);
+	auto root = load_root(spi);
+	bool is_root = root && root->oid == relid;
+	if (is_root && load_registrations(spi).size() > 1)
+		pg::raise(sqlstate::object_not_in_prerequisite_state,
+				  "cannot remove the root table " + t.name + " while other tables are registered",
+				  {}, "Remove the other tables first.");
+	pg::Result removed;
+	{
+		pg::CatalogOwnerScope as_owner;
+		removed = spi.run("DELETE FROM sunsync.tables WHERE table_name = $1::oid::regclass",
+						  {std::to_string(relid)});
+		if (is_root)
+			spi.run("DELETE FROM sunsync.root");
+	}
+	if (removed.processed == 0)
+		pg::raise(sqlstate::undefined_object, "table " + t.name + " is not registered with sunsync",
+				  {}, "See the view sunsync_tables.");
+	if (!is_root && root)
+		refresh_scope(spi, *root, t.name);
+	PG_RETURN_VOID();
+}
