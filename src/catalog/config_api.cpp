@@ -78,15 +78,15 @@ SUNSYNC_SQL_FUNCTION(sunsync_create_config)
 		pg::raise(sqlstate::invalid_parameter_value,
 				  "target_schema must be a name of 1 to " + std::to_string(max_identifier_bytes) + " bytes");
 
-	pg::Spi spi;
-	if (spi.run("SELECT 1 FROM sunsync.root").empty())
-		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set", {},
-				  "Call sunsync_set_root(root, owner_expr) first.");
 	TargetUrl target = checked_url(url);
 	bool by_superuser = superuser();
 	std::string role = std::to_string(GetUserId());
 
+	pg::Spi spi;
 	pg::CatalogOwnerScope as_owner;
+	if (spi.run("SELECT 1 FROM sunsync.root").empty())
+		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set", {},
+				  "Call sunsync_set_root(root, owner_expr) first.");
 	std::string id = *spi.run("SELECT nextval('sunsync.configs_id_seq')::text").scalar();
 	spi.run("INSERT INTO sunsync.configs (id, owner, target_url_masked, target_url_sealed, "
 			"  continuous, target_schema, created_by, created_by_superuser) "

@@ -81,9 +81,11 @@ Datum call_sql_function(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo
 	}
 
 	// Every C++ object of the body is destroyed here; only now may we longjmp.
+	// The statement is kept out of the server log: its text may hold a
+	// target URL with a password.
 	const char *s = pending.sqlstate;
 	ereport(ERROR,
-			(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
+			(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])), errhidestmt(true),
 			 errmsg_internal("%s", pending.message),
 			 pending.detail[0] ? errdetail_internal("%s", pending.detail) : 0,
 			 pending.hint[0] ? errhint("%s", pending.hint) : 0,

@@ -94,34 +94,45 @@ std::map<std::string, std::vector<Link>> load_foreign_keys(pg::Spi &spi)
 
 std::optional<Root> load_root(pg::Spi &spi)
 {
-	auto res = spi.run("SELECT root_table::pg_catalog.oid, root_table::pg_catalog.text, owner_expr "
-					   "FROM sunsync.root",
-					   {});
+	pg::Result res;
+	{
+		pg::CatalogOwnerScope as_owner; // callers need no privilege on schema sunsync
+		res = spi.run("SELECT root_table::pg_catalog.oid, owner_expr FROM sunsync.root");
+	}
 	if (res.empty())
 		return std::nullopt;
 	Root root;
 	root.oid = static_cast<Oid>(std::stoul(*res.rows[0][0]));
-	root.name = *res.rows[0][1];
-	root.owner_expr = *res.rows[0][2];
+	root.name = relation_name(spi, root.oid);
+	root.owner_expr = *res.rows[0][1];
 	return root;
 }
 
 std::vector<Registration> load_registrations(pg::Spi &spi)
 {
-	auto res = spi.run("SELECT table_name::pg_catalog.oid, table_name::pg_catalog.text, via, "
-					   "       exclude_columns::pg_catalog.text "
-					   "FROM sunsync.tables ORDER BY position, table_name::pg_catalog.text",
-					   {});
+	pg::Result res;
+	{
+		pg::CatalogOwnerScope as_owner;
+		res = spi.run("SELECT table_name::pg_catalog.oid, via, exclude_columns::pg_catalog.text "
+					  "FROM sunsync.tables ORDER BY position, table_name::pg_catalog.oid");
+	}
 	std::vector<Registration> out;
 	for (const auto &r : res.rows) {
 		Registration reg;
 		reg.oid = static_cast<Oid>(std::stoul(*r[0]));
-		reg.name = *r[1];
-		reg.via = r[2];
-		reg.exclude_columns = split_array_text(r[3]);
+		reg.name = relation_name(spi, reg.oid);
+		reg.via = r[1];
+		reg.exclude_columns = split_array_text(r[2]);
 		out.push_back(reg);
 	}
 	return out;
+}
+
+std::string relation_name(pg::Spi &spi, Oid relid)
+{
+	return *spi.run("SELECT $1::pg_catalog.oid::pg_catalog.regclass::pg_catalog.text",
+					{std::to_string(relid)})
+				.scalar();
 }
 
 bool has_unique_key(pg::Spi &spi, Oid relid, const std::vector<std::string> &cols)

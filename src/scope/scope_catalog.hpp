@@ -34,6 +34,9 @@ struct Root {
 	std::string owner_expr;
 };
 
+// Names are regclass text under the caller's search_path: every name used
+// as a key in one call must be rendered the same way.
+std::string relation_name(pg::Spi &spi, Oid relid);
 TableInfo load_table(pg::Spi &spi, Oid relid);
 // Every foreign key of the database, by child table (regclass text).
 std::map<std::string, std::vector<Link>> load_foreign_keys(pg::Spi &spi);

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every test of sunsync and ends with one line "N passed, N failed".
+#   unit      GoogleTest (ctest), no server
+#   regress   pg_regress suites in sql/, on a temporary instance it starts itself
+#   pgtap     pgTAP suites in test/pgtap/, run by pg_prove on a throwaway cluster
+#   checks    what the suites cannot see from inside: server log, key file mode
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+export PATH=/usr/lib/postgresql/15/bin:$PATH
+source test/lib/cluster.sh
+
+passed=0
+failed=0
+pass() { passed=$((passed + $1)); }
+fail() { failed=$((failed + $1)); [ -n "${2:-}" ] && echo "FAILED: $2"; }
+check() { # check NAME COMMAND...: one test that passes when the command does
+	local name=$1; shift
+	if "$@"; then pass 1; echo "ok - $name"; else fail 1 "$name"; fi
+}
+
+echo "== unit tests (GoogleTest)"
+if cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug >build.log 2>&1 && cmake --build build -j2 >>build.log 2>&1; then
+	out=$(cd build && ctest 2>&1)
+	echo "$out" | tail -n 3
+	total=$(echo "$out" | sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p')
+	bad=$(echo "$out" | sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p')
+	pass $((${total:-0} - ${bad:-0})); fail ${bad:-0}
+	[ -z "$total" ] && fail 1 "ctest printed no summary"
+else
+	cat build.log; fail 1 "unit test build"
+fi
+
+echo "== pg_regress"
+work=/tmp/sunsync-regress
+rm -rf "$work" && mkdir -p "$work"
+cp -r sql expected test/regress.conf "$work/"
+[ "$(id -u)" = 0 ] && chown -R postgres: "$work"
+tests=$(sed -n 's/^REGRESS = //p' Makefile)
+out=$(cd "$work" && as_postgres "$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+	--temp-instance="$work/tmp_check" --temp-config="$work/regress.conf" \
+	--inputdir="$work" --outputdir="$work" --bindir=/usr/lib/postgresql/15/bin \
+	--port=58432 $tests 2>&1)
+echo "$out" | grep -E '^(test|     |ok|not ok)|tests (passed|failed)' || echo "$out"
+n_ok=$(echo "$out" | grep -cE '^(test |ok ).* ok ' || true)
+n_bad=$(echo "$out" | grep -cE 'FAILED|^not ok' || true)
+pass "$n_ok"; fail "$n_bad"
+[ "$n_bad" -gt 0 ] && [ -f "$work/regression.diffs" ] && head -n 200 "$work/regression.diffs"
+[ $((n_ok + n_bad)) -eq 0 ] && fail 1 "pg_regress ran no test"
+log="$work/log/postmaster.log"
+check "server log of the regress run holds no password" \
+	bash -c "test -s '$log' && ! grep -qE 'S3cret|Sup3r|N3w' '$log'"
+
+echo "== pgTAP (pg_prove)"
+if ls test/pgtap/*.sql >/dev/null 2>&1; then
+	cluster_start pgtap 58433 trust "shared_preload_libraries = 'sunsync'" || fail 1 "pgtap cluster"
+	cluster_psql pgtap -q -c "CREATE EXTENSION pgtap" >/dev/null
+	suites="$(cluster_dir pgtap)/src"  # the suites include files of examples/
+	mkdir -p "$suites/test" && cp -r test/pgtap "$suites/test/" && cp -r examples "$suites/"
+	[ "$(id -u)" = 0 ] && chown -R postgres: "$suites"
+	out=$(as_postgres pg_prove -v -h "$(cluster_dir pgtap)" -p 58433 -U postgres -d postgres \
+		"$suites"/test/pgtap/*.sql 2>&1)
+	echo "$out" | grep -E '\.sql \.\.|^(not ok|# )|Result|Dubious|Parse errors' | head -n 100
+	n_ok=$(echo "$out" | grep -cE '^ok ' || true)
+	n_bad=$(echo "$out" | grep -cE '^not ok ' || true)
+	pass "$n_ok"; fail "$n_bad"
+	echo "$out" | grep -q "Result: PASS" || fail 1 "pg_prove did not pass"
+	check "key file sunsync.key was created with mode 0600" \
+		bash -c "test \"\$(stat -c %a '$(cluster_dir pgtap)/data/sunsync.key')\" = 600"
+	check "server log of the pgTAP run holds no password" \
+		bash -c "! grep -qE 'S3cret' '$(cluster_dir pgtap)/server.log'"
+	cluster_stop pgtap
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

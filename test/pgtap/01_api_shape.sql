@@ -1,0 +1,56 @@
+-- The public contract of DESIGN.md: names, signatures, view columns, and
+-- what PUBLIC may (not) touch.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS sunsync;
+SELECT plan(27);
+
+SELECT has_schema('sunsync', 'internal schema sunsync exists');
+SELECT has_function('public', 'sunsync_set_root', ARRAY['regclass', 'text']);
+SELECT has_function('public', 'sunsync_add_table', ARRAY['regclass', 'text', 'text[]']);
+SELECT has_function('public', 'sunsync_remove_table', ARRAY['regclass']);
+SELECT has_function('public', 'sunsync_create_config', ARRAY['anyelement', 'text', 'boolean', 'text']);
+SELECT has_function('public', 'sunsync_update_config', ARRAY['bigint', 'text', 'boolean']);
+SELECT has_function('public', 'sunsync_delete_config', ARRAY['bigint']);
+SELECT function_returns('public', 'sunsync_create_config', ARRAY['anyelement', 'text', 'boolean', 'text'], 'bigint');
+
+SELECT columns_are('public', 'sunsync_tables', ARRAY['table_name', 'path', 'position'],
+                   'sunsync_tables has the columns of DESIGN.md');
+SELECT columns_are('public', 'sunsync_configs',
+                   ARRAY['id', 'owner', 'target_url', 'continuous', 'status', 'last_sync_at',
+                         'last_error', 'created_at', 'updated_at', 'pending_changes'],
+                   'sunsync_configs has the columns of DESIGN.md');
+
+-- PUBLIC may use nothing; a DBA grants what an application role needs.
+SELECT schema_privs_are('sunsync', 'public', ARRAY[]::text[], 'PUBLIC has no access to schema sunsync');
+SELECT table_privs_are('sunsync', 'root', 'public', ARRAY[]::text[]);
+SELECT table_privs_are('sunsync', 'tables', 'public', ARRAY[]::text[]);
+SELECT table_privs_are('sunsync', 'configs', 'public', ARRAY[]::text[]);
+SELECT table_privs_are('public', 'sunsync_tables', 'public', ARRAY[]::text[]);
+SELECT table_privs_are('public', 'sunsync_configs', 'public', ARRAY[]::text[]);
+SELECT function_privs_are('public', 'sunsync_set_root', ARRAY['regclass', 'text'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('public', 'sunsync_add_table', ARRAY['regclass', 'text', 'text[]'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('public', 'sunsync_remove_table', ARRAY['regclass'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('public', 'sunsync_create_config', ARRAY['anyelement', 'text', 'boolean', 'text'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('public', 'sunsync_update_config', ARRAY['bigint', 'text', 'boolean'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('public', 'sunsync_delete_config', ARRAY['bigint'], 'public', ARRAY[]::text[]);
+
+-- Status values are the seed's four.
+SELECT col_default_is('sunsync', 'configs', 'status', 'IDLE'::text, 'a new configuration is IDLE');
+SELECT throws_ok($$INSERT INTO sunsync.configs (owner, target_url_masked, target_url_sealed, status,
+                                               created_by, created_by_superuser)
+                   VALUES ('1', 'x', '\x00', 'DONE', 'postgres', true)$$,
+                 '23514', NULL, 'status outside IDLE/IN_PROGRESS/COMPLETED/FAILED is refused');
+
+-- Configured state is kept by pg_dump.
+SELECT set_eq($$SELECT c.relname::text FROM pg_extension e, unnest(e.extconfig) o
+                  JOIN pg_class c ON c.oid = o WHERE e.extname = 'sunsync'$$,
+              ARRAY['root', 'tables', 'configs', 'configs_id_seq'],
+              'root, tables and configs are dumped by pg_dump');
+
+SELECT ok(EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'sunsync_forget_dropped_tables'),
+          'an event trigger forgets dropped tables');
+SELECT is((SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'), 'sunsync',
+          'the library is preloaded');
+
+SELECT * FROM finish();
+ROLLBACK;
