@@ -46,6 +46,20 @@ CREATE TABLE sunsync.configs (
     updated_at            timestamptz NOT NULL DEFAULT now()
 );
 
+-- One row per run.
+CREATE TABLE sunsync.history (
+    run_id         bigserial PRIMARY KEY,
+    config_id      bigint NOT NULL REFERENCES sunsync.configs(id) ON DELETE CASCADE,
+    kind           text NOT NULL CHECK (kind IN ('full', 'incremental')),
+    started_at     timestamptz NOT NULL DEFAULT now(),
+    finished_at    timestamptz,
+    status         text NOT NULL CHECK (status IN ('IN_PROGRESS', 'COMPLETED', 'FAILED')),
+    rows_upserted  bigint NOT NULL DEFAULT 0,
+    rows_deleted   bigint NOT NULL DEFAULT 0,
+    error          text
+);
+CREATE INDEX ON sunsync.history (config_id, run_id);
+
 REVOKE ALL ON ALL TABLES IN SCHEMA sunsync FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sunsync FROM PUBLIC;
 
@@ -54,6 +68,8 @@ SELECT pg_catalog.pg_extension_config_dump('sunsync.root', '');
 SELECT pg_catalog.pg_extension_config_dump('sunsync.tables', '');
 SELECT pg_catalog.pg_extension_config_dump('sunsync.configs', '');
 SELECT pg_catalog.pg_extension_config_dump('sunsync.configs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sunsync.history', '');
+SELECT pg_catalog.pg_extension_config_dump('sunsync.history_run_id_seq', '');
 
 -- A dropped table is no longer registered (as with a publication).
 CREATE FUNCTION sunsync.forget_dropped_tables() RETURNS event_trigger
@@ -112,14 +128,40 @@ RETURNS void LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'sunsync_delete_config';
 COMMENT ON FUNCTION sunsync_delete_config(bigint) IS
     'Remove a configuration; data on its target is left alone';
 
+-- Runs queued or in flight in this database, from shared memory: a push is
+-- visible to every session at once, before anything is committed.
+CREATE FUNCTION sunsync.active_runs(OUT config_id bigint, OUT pid integer, OUT phase text,
+                                    OUT table_name text, OUT tables_done integer,
+                                    OUT tables_total integer, OUT rows_done bigint)
+RETURNS SETOF record LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'sunsync_active_runs';
+
 CREATE VIEW sunsync_configs AS
-    SELECT id, owner, target_url_masked AS target_url, continuous, status,
-           last_sync_at, last_error, created_at, updated_at,
+    SELECT c.id, c.owner, c.target_url_masked AS target_url, c.continuous,
+           CASE WHEN a.config_id IS NOT NULL THEN 'IN_PROGRESS' ELSE c.status END AS status,
+           c.last_sync_at, c.last_error, c.created_at, c.updated_at,
            0::bigint AS pending_changes
-      FROM sunsync.configs
-     ORDER BY id;
+      FROM sunsync.configs c
+      LEFT JOIN sunsync.active_runs() a ON a.config_id = c.id
+     ORDER BY c.id;
 COMMENT ON VIEW sunsync_configs IS
     'Configurations; target_url has its password replaced by ***';
+
+CREATE FUNCTION sunsync_push(config_id bigint, wait boolean DEFAULT false)
+RETURNS text LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_push';
+COMMENT ON FUNCTION sunsync_push(bigint, boolean) IS
+    'Sync a configuration now; with wait, return COMPLETED or raise the run''s error';
+
+CREATE VIEW sunsync_history AS
+    SELECT run_id, config_id, kind, started_at, finished_at, status,
+           rows_upserted, rows_deleted, error
+      FROM sunsync.history
+     ORDER BY run_id;
+COMMENT ON VIEW sunsync_history IS 'One row per run';
+
+CREATE VIEW sunsync_progress AS
+    SELECT config_id, pid, phase, table_name, tables_done, tables_total, rows_done
+      FROM sunsync.active_runs();
+COMMENT ON VIEW sunsync_progress IS 'Runs queued or in flight, live';
 
 -- Nothing is open to PUBLIC: the DBA grants what an application role needs.
 REVOKE ALL ON FUNCTION sunsync_set_root(regclass, text) FROM PUBLIC;
@@ -128,4 +170,11 @@ REVOKE ALL ON FUNCTION sunsync_remove_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sunsync_create_config(anyelement, text, boolean, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sunsync_update_config(bigint, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sunsync_delete_config(bigint) FROM PUBLIC;
-REVOKE ALL ON sunsync_tables, sunsync_configs FROM PUBLIC;
+REVOKE ALL ON FUNCTION sunsync_push(bigint, boolean) FROM PUBLIC;
+REVOKE ALL ON sunsync_tables, sunsync_configs, sunsync_history, sunsync_progress FROM PUBLIC;
+
+-- Tell the launcher that this database now has sunsync.
+CREATE FUNCTION sunsync.wake_launcher() RETURNS void
+LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_wake_launcher';
+REVOKE ALL ON FUNCTION sunsync.wake_launcher() FROM PUBLIC;
+SELECT sunsync.wake_launcher();

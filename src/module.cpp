@@ -1,6 +1,8 @@
 // Library entry point: settings, and the check that we were preloaded.
 #include "pg/postgres.hpp"
 #include "settings.hpp"
+#include "worker/shared_state.hpp"
+#include "worker/workers.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -15,4 +17,6 @@ void _PG_init(void)
 				 errmsg("sunsync must be loaded via shared_preload_libraries"),
 				 errhint("Add sunsync to shared_preload_libraries in postgresql.conf and restart the server.")));
 	sunsync::define_settings();
+	sunsync::shm::request_shared_memory();
+	sunsync::worker::register_launcher();
 }

@@ -8,6 +8,7 @@
 #include "settings.hpp"
 #include "target/address.hpp"
 #include "target/url.hpp"
+#include "worker/shared_state.hpp"
 
 using namespace sunsync;
 
@@ -130,5 +131,16 @@ SUNSYNC_SQL_FUNCTION(sunsync_delete_config)
 	pg::CatalogOwnerScope as_owner;
 	if (spi.run("DELETE FROM sunsync.configs WHERE id = $1::bigint", {id}).processed == 0)
 		no_such_config(id);
+	// A run in progress stops cleanly; a queued one is dropped.
+	if (shm::shared()) {
+		int64 config = std::stoll(id);
+		shm::Locked lock(LW_EXCLUSIVE);
+		if (auto *slot = shm::running_slot(MyDatabaseId, config))
+			slot->stop = true;
+		if (auto *req = shm::queued_request(MyDatabaseId, config)) {
+			shm::record_outcome(req->ticket, false, "42704", "the configuration was deleted");
+			req->used = false;
+		}
+	}
 	PG_RETURN_VOID();
 }

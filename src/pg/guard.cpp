@@ -66,10 +66,10 @@ void raise(const char *sqlstate, std::string message, std::string detail,
 	throw Error(sqlstate, std::move(message), std::move(detail), std::move(hint));
 }
 
-Datum call_sql_function(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo)
+void keep_current_exception()
 {
 	try {
-		return body(fcinfo);
+		throw;
 	} catch (const Error &e) {
 		keep(e);
 	} catch (const std::bad_alloc &) {
@@ -79,8 +79,10 @@ Datum call_sql_function(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo
 	} catch (...) {
 		keep(sqlstate::internal_error, "unexpected C++ exception");
 	}
+}
 
-	// Every C++ object of the body is destroyed here; only now may we longjmp.
+void report_kept_error()
+{
 	// The statement is kept out of the server log: its text may hold a
 	// target URL with a password.
 	const char *s = pending.sqlstate;
@@ -91,6 +93,17 @@ Datum call_sql_function(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo
 			 pending.hint[0] ? errhint("%s", pending.hint) : 0,
 			 pending.context[0] ? errcontext("%s", pending.context) : 0));
 	pg_unreachable();
+}
+
+Datum call_sql_function(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo)
+{
+	try {
+		return body(fcinfo);
+	} catch (...) {
+		keep_current_exception();
+	}
+	// Every C++ object of the body is destroyed here; only now may we longjmp.
+	report_kept_error();
 }
 
 } // namespace sunsync::pg

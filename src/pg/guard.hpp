@@ -59,6 +59,27 @@ auto guard(F &&f) -> decltype(f())
 // Reports an exception as an ERROR; used by SUNSYNC_SQL_FUNCTION only.
 Datum call_sql_function(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo);
 
+// Keeps the exception being handled (call from a catch block only) and
+// reports it with ereport(ERROR) once the catch block is left.
+void keep_current_exception();
+[[noreturn]] void report_kept_error();
+
+// Runs C++ code from a callback that PostgreSQL calls (a DestReceiver, a
+// hook): an exception becomes ereport(ERROR) after its frames are gone.
+template <typename F>
+void from_callback(F &&f)
+{
+	bool failed = false;
+	try {
+		f();
+	} catch (...) {
+		keep_current_exception();
+		failed = true;
+	}
+	if (failed)
+		report_kept_error();
+}
+
 // Raises a sunsync::Error with a PostgreSQL-style message built by the caller.
 [[noreturn]] void raise(const char *sqlstate, std::string message,
 						std::string detail = {}, std::string hint = {});

@@ -103,6 +103,8 @@ Link resolve_via(pg::Spi &spi, const TableInfo &t, const std::string &via,
 						 std::to_string(link.parent_columns.size()) + ".");
 	TableInfo parent = load_table(spi, relation_named(table_text));
 	link.parent = parent.name;
+	link.child_oid = t.oid;
+	link.parent_oid = parent.oid;
 	check_columns(t, link.child_columns);
 	check_columns(parent, link.parent_columns);
 	if (!has_unique_key(spi, parent.oid, link.parent_columns))

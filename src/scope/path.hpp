@@ -19,6 +19,8 @@ struct Link {
 	std::vector<std::string> parent_columns;
 	bool declared = false;
 	bool text_compare = false; // declared link whose column types differ
+	unsigned child_oid = 0;    // the tables' OIDs, for the worker (0 in unit tests)
+	unsigned parent_oid = 0;
 
 	// "lessons.learner_id -> users.id"
 	std::string describe() const;

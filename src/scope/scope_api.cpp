@@ -50,7 +50,9 @@ std::string path_json(const Path &path)
 		out += std::string(i ? ", " : "") + "{\"constraint\": " +
 			   (l.declared ? "null" : json_string(l.name)) + ", \"child\": " + json_string(l.child) +
 			   ", \"child_columns\": " + json_strings(l.child_columns) +
+			   ", \"child_oid\": " + std::to_string(l.child_oid) +
 			   ", \"parent\": " + json_string(l.parent) +
+			   ", \"parent_oid\": " + std::to_string(l.parent_oid) +
 			   ", \"parent_columns\": " + json_strings(l.parent_columns) +
 			   ", \"declared\": " + (l.declared ? "true" : "false") +
 			   ", \"text_compare\": " + (l.text_compare ? "true" : "false") + "}";

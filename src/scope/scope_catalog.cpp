@@ -64,7 +64,8 @@ std::map<std::string, std::vector<Link>> load_foreign_keys(pg::Spi &spi)
 	// One row per column pair, in key order.
 	auto res = spi.run(
 		"SELECT c.oid, c.conname, c.conrelid::pg_catalog.regclass::pg_catalog.text, "
-		"       c.confrelid::pg_catalog.regclass::pg_catalog.text, a.attname, fa.attname "
+		"       c.confrelid::pg_catalog.regclass::pg_catalog.text, a.attname, fa.attname, "
+		"       c.conrelid::pg_catalog.int8, c.confrelid::pg_catalog.int8 "
 		"FROM pg_catalog.pg_constraint c, "
 		"     ROWS FROM (pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.confkey)) WITH ORDINALITY k(n, fn, i), "
 		"     pg_catalog.pg_attribute a, pg_catalog.pg_attribute fa "
@@ -83,6 +84,8 @@ std::map<std::string, std::vector<Link>> load_foreign_keys(pg::Spi &spi)
 			l.name = *r[1];
 			l.child = child;
 			l.parent = *r[3];
+			l.child_oid = static_cast<unsigned>(std::stoul(*r[6]));
+			l.parent_oid = static_cast<unsigned>(std::stoul(*r[7]));
 			links[child].push_back(l);
 		}
 		Link &l = links[child].back();

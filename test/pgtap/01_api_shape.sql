@@ -2,7 +2,7 @@
 -- what PUBLIC may (not) touch.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS sunsync;
-SELECT plan(27);
+SELECT plan(33);
 
 SELECT has_schema('sunsync', 'internal schema sunsync exists');
 SELECT has_function('public', 'sunsync_set_root', ARRAY['regclass', 'text']);
@@ -12,6 +12,8 @@ SELECT has_function('public', 'sunsync_create_config', ARRAY['anyelement', 'text
 SELECT has_function('public', 'sunsync_update_config', ARRAY['bigint', 'text', 'boolean']);
 SELECT has_function('public', 'sunsync_delete_config', ARRAY['bigint']);
 SELECT function_returns('public', 'sunsync_create_config', ARRAY['anyelement', 'text', 'boolean', 'text'], 'bigint');
+SELECT has_function('public', 'sunsync_push', ARRAY['bigint', 'boolean']);
+SELECT function_returns('public', 'sunsync_push', ARRAY['bigint', 'boolean'], 'text');
 
 SELECT columns_are('public', 'sunsync_tables', ARRAY['table_name', 'path', 'position'],
                    'sunsync_tables has the columns of DESIGN.md');
@@ -19,6 +21,14 @@ SELECT columns_are('public', 'sunsync_configs',
                    ARRAY['id', 'owner', 'target_url', 'continuous', 'status', 'last_sync_at',
                          'last_error', 'created_at', 'updated_at', 'pending_changes'],
                    'sunsync_configs has the columns of DESIGN.md');
+SELECT columns_are('public', 'sunsync_history',
+                   ARRAY['run_id', 'config_id', 'kind', 'started_at', 'finished_at', 'status',
+                         'rows_upserted', 'rows_deleted', 'error'],
+                   'sunsync_history has the columns of DESIGN.md');
+SELECT columns_are('public', 'sunsync_progress',
+                   ARRAY['config_id', 'pid', 'phase', 'table_name', 'tables_done', 'tables_total',
+                         'rows_done'],
+                   'sunsync_progress has the columns of DESIGN.md');
 
 -- PUBLIC may use nothing; a DBA grants what an application role needs.
 SELECT schema_privs_are('sunsync', 'public', ARRAY[]::text[], 'PUBLIC has no access to schema sunsync');
@@ -33,6 +43,8 @@ SELECT function_privs_are('public', 'sunsync_remove_table', ARRAY['regclass'], '
 SELECT function_privs_are('public', 'sunsync_create_config', ARRAY['anyelement', 'text', 'boolean', 'text'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_update_config', ARRAY['bigint', 'text', 'boolean'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_delete_config', ARRAY['bigint'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('public', 'sunsync_push', ARRAY['bigint', 'boolean'], 'public', ARRAY[]::text[]);
+SELECT table_privs_are('public', 'sunsync_history', 'public', ARRAY[]::text[]);
 
 -- Status values are the seed's four.
 SELECT col_default_is('sunsync', 'configs', 'status', 'IDLE'::text, 'a new configuration is IDLE');
@@ -44,8 +56,8 @@ SELECT throws_ok($$INSERT INTO sunsync.configs (owner, target_url_masked, target
 -- Configured state is kept by pg_dump.
 SELECT set_eq($$SELECT c.relname::text FROM pg_extension e, unnest(e.extconfig) o
                   JOIN pg_class c ON c.oid = o WHERE e.extname = 'sunsync'$$,
-              ARRAY['root', 'tables', 'configs', 'configs_id_seq'],
-              'root, tables and configs are dumped by pg_dump');
+              ARRAY['root', 'tables', 'configs', 'configs_id_seq', 'history', 'history_run_id_seq'],
+              'root, tables, configs and history are dumped by pg_dump');
 
 SELECT ok(EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'sunsync_forget_dropped_tables'),
           'an event trigger forgets dropped tables');

@@ -1,0 +1,29 @@
+// Streams the rows of a source query into a COPY ... FROM STDIN on the
+// target: a DestReceiver for SPI_execute_extended encodes each tuple in COPY
+// binary format (type send functions) or COPY text format, and hands the
+// buffer to the connection every 64 kB.  PostgreSQL's COPY TO has no data
+// callback in version 15, hence this receiver.
+#pragma once
+
+#include "pg/postgres.hpp"
+
+#include <string>
+
+namespace sunsync::remote {
+class Connection;
+}
+
+namespace sunsync::engine {
+
+struct CopyProgress {
+	int64 *rows_done; // shared-memory counter, may be null
+	volatile bool *stop;
+};
+
+// Runs `select_sql` through SPI (the caller holds an SPI connection and a
+// snapshot) and streams its rows into the COPY already begun on `conn`.
+// Returns the number of rows sent.
+uint64 stream_query(const std::string &select_sql, bool binary, remote::Connection &conn,
+					CopyProgress progress);
+
+} // namespace sunsync::engine

@@ -1,0 +1,197 @@
+#include "engine/run.hpp"
+
+#include "common/quote.hpp"
+#include "crypto/seal.hpp"
+#include "engine/copy_sink.hpp"
+#include "engine/source_scope.hpp"
+#include "engine/target_schema.hpp"
+#include "pg/guard.hpp"
+#include "pg/spi.hpp"
+#include "remote/connection.hpp"
+#include "settings.hpp"
+#include "target/url.hpp"
+#include "worker/shared_state.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+}
+
+#include <cstring>
+
+namespace sunsync::engine {
+
+namespace {
+
+// Runs f in a transaction of its own (read-only repeatable read when asked:
+// one snapshot for every table of a run).
+template <typename F>
+void in_transaction(bool snapshot_read, F &&f)
+{
+	pg::guard([snapshot_read] {
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		if (snapshot_read) {
+			XactIsoLevel = XACT_REPEATABLE_READ;
+			XactReadOnly = true;
+		}
+		PushActiveSnapshot(GetTransactionSnapshot());
+		// qualified names in format_type() and no search_path surprises
+		set_config_option("search_path", "pg_catalog", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+						  true, 0, false);
+	});
+	f();
+	pg::guard([] {
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	});
+}
+
+std::string from_hex(const std::string &text)
+{
+	std::string out;
+	for (size_t i = 2; i + 1 < text.size(); i += 2)
+		out += static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16));
+	return out;
+}
+
+void set_progress(shm::RunSlot *slot, const char *phase, const std::string &table, int done, int total)
+{
+	shm::Locked lock(LW_EXCLUSIVE);
+	strlcpy(slot->phase, phase, sizeof slot->phase);
+	strlcpy(slot->table_name, table.c_str(), sizeof slot->table_name);
+	slot->tables_done = done;
+	slot->tables_total = total;
+}
+
+struct Config {
+	std::string owner, sealed, target_schema;
+	bool trusted = false;
+};
+
+} // namespace
+
+extern "C" volatile sig_atomic_t sunsync_stop_requested;
+
+RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
+{
+	RunOutcome out;
+	std::string id = std::to_string(config_id);
+	std::string run_id;
+	uint64 rows = 0;
+	auto check_stop = [slot, &id] {
+		if (sunsync_stop_requested)
+			throw Error("57P01", "the run was stopped: the worker received SIGTERM",
+						{}, "Push again once the server is back.");
+		if (slot->stop)
+			throw Error("57P01", "the run was stopped: configuration " + id + " was deleted");
+	};
+	try {
+		Config cfg;
+		in_transaction(false, [&] {
+			pg::Spi spi;
+			auto row = spi.run("SELECT owner, target_url_sealed::text, coalesce(target_schema, ''), "
+							   "created_by_superuser FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE",
+							   {id});
+			if (row.empty())
+				throw Error("42704", "configuration " + id + " does not exist");
+			cfg.owner = *row.rows[0][0];
+			cfg.sealed = from_hex(*row.rows[0][1]);
+			cfg.target_schema = *row.rows[0][2];
+			cfg.trusted = *row.rows[0][3] == "t";
+			spi.run("UPDATE sunsync.configs SET status = 'IN_PROGRESS' WHERE id = $1::bigint", {id});
+			run_id = *spi.run("INSERT INTO sunsync.history (config_id, kind, status) "
+							  "VALUES ($1::bigint, 'full', 'IN_PROGRESS') RETURNING run_id",
+							  {id})
+						  .scalar();
+		});
+
+		set_progress(slot, "connecting", "", 0, 0);
+		SealKey key = load_or_create_key(sunsync_key_file ? sunsync_key_file : "");
+		std::string url = unseal(key, cfg.sealed, "sunsync config " + id);
+		remote::ConnectOptions options;
+		options.allow_private_targets = sunsync_allow_private_targets;
+		options.trusted = cfg.trusted;
+		options.connect_timeout_ms = sunsync_connect_timeout_ms;
+		options.statement_timeout_ms = sunsync_statement_timeout_ms;
+		options.check_stop = check_stop;
+		remote::Connection conn(url, options);
+
+		in_transaction(true, [&] {
+			pg::Spi spi;
+			set_progress(slot, "reading scope", "", 0, 0);
+			Scope scope = load_scope(spi, cfg.owner, cfg.target_schema);
+			int total = static_cast<int>(scope.tables.size());
+			set_progress(slot, "preparing target", "", 0, total);
+			add_missing_enum_labels(conn, scope);
+			conn.exec("BEGIN ISOLATION LEVEL READ COMMITTED");
+			ensure_tables(conn, scope);
+			std::string all;
+			for (const auto &t : scope.tables)
+				all += (all.empty() ? "" : ", ") + target_table(t);
+			// a full sync replaces the target's copy; readers keep seeing the
+			// old one until COMMIT
+			conn.exec("TRUNCATE " + all);
+			ensure_foreign_keys(conn, scope);
+			int done = 0;
+			for (const auto &t : scope.tables) {
+				check_stop();
+				set_progress(slot, "copying", t.display, done, total);
+				std::vector<std::string> cols;
+				for (const auto &c : t.columns)
+					cols.push_back(c.name);
+				conn.copy_begin("COPY " + target_table(t) + " (" + quote_ident_list(cols) + ") FROM STDIN (FORMAT " +
+								(t.binary ? "binary" : "text") + ")");
+				CopyProgress progress{&slot->rows_done, &slot->stop};
+				stream_query(t.select_sql, t.binary, conn, progress);
+				rows += conn.copy_end();
+				done++;
+			}
+			set_progress(slot, "committing", "", done, total);
+			check_stop();
+			conn.exec("COMMIT");
+		});
+
+		in_transaction(false, [&] {
+			pg::Spi spi;
+			spi.run("UPDATE sunsync.configs SET status = 'COMPLETED', last_sync_at = now(), "
+					"last_error = NULL WHERE id = $1::bigint",
+					{id});
+			spi.run("UPDATE sunsync.history SET status = 'COMPLETED', finished_at = clock_timestamp(), "
+					"rows_upserted = $2::bigint WHERE run_id = $1::bigint",
+					{run_id, std::to_string(rows)});
+		});
+		out.ok = true;
+		return out;
+	} catch (const Error &e) {
+		out.sqlstate = e.sqlstate();
+		out.error = e.message() + (e.detail().empty() ? "" : " (" + e.detail() + ")");
+	} catch (const std::exception &e) {
+		out.sqlstate = sqlstate::internal_error;
+		out.error = e.what();
+	}
+
+	// Leave the failure where users look: the config and its history row.
+	try {
+		pg::guard([] {
+			if (IsTransactionState() || IsAbortedTransactionBlockState() || GetCurrentTransactionNestLevel() > 0)
+				AbortCurrentTransaction();
+		});
+		in_transaction(false, [&] {
+			pg::Spi spi;
+			spi.run("UPDATE sunsync.configs SET status = 'FAILED', last_error = $2 WHERE id = $1::bigint",
+					{id, out.error});
+			if (!run_id.empty())
+				spi.run("UPDATE sunsync.history SET status = 'FAILED', finished_at = clock_timestamp(), "
+						"error = $2, rows_upserted = 0 WHERE run_id = $1::bigint",
+						{run_id, out.error});
+		});
+	} catch (const Error &e) {
+		out.error += " (and the failure could not be recorded: " + e.message() + ")";
+	}
+	return out;
+}
+
+} // namespace sunsync::engine

@@ -1,0 +1,24 @@
+// One sync run of one configuration, executed by a run worker.
+#pragma once
+
+#include "pg/postgres.hpp"
+
+#include <string>
+
+namespace sunsync::shm {
+struct RunSlot;
+}
+
+namespace sunsync::engine {
+
+struct RunOutcome {
+	bool ok = false;
+	std::string sqlstate;
+	std::string error;
+};
+
+// Never throws: every failure is recorded (config FAILED, history row) and
+// returned.  Runs its own transactions; call with none open.
+RunOutcome run_config(shm::RunSlot *slot, int64 config_id);
+
+} // namespace sunsync::engine

@@ -1,0 +1,258 @@
+#include "engine/source_scope.hpp"
+
+#include "scope/owner_expr.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/transam.h"
+#include "catalog/pg_type_d.h"
+#include "utils/builtins.h"
+#include "catalog/pg_class_d.h"
+#include "catalog/pg_type.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+}
+
+#include <algorithm>
+#include <set>
+
+namespace sunsync::engine {
+
+namespace {
+
+Oid to_oid(const pg::Value &v) { return static_cast<Oid>(std::stoul(*v)); }
+
+std::string pg_quote_ident(const std::string &s)
+{
+	return pg::guard([&] { return std::string(quote_identifier(s.c_str())); });
+}
+
+// Name and schema of a type (inside a guard).
+void type_name(Oid type, std::string &schema, std::string &name)
+{
+	HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", type);
+	auto *form = reinterpret_cast<Form_pg_type>(GETSTRUCT(tup));
+	name = NameStr(form->typname);
+	schema = get_namespace_name(form->typnamespace);
+	ReleaseSysCache(tup);
+}
+
+struct Hop {
+	Oid child = InvalidOid, parent = InvalidOid;
+	bool text_compare = false;
+	std::vector<std::pair<std::string, std::string>> columns; // child, parent
+};
+
+// The type of a column as the target will have it, and whether COPY binary
+// can carry it (its binary form must not embed source-only type OIDs).
+ColumnSpec column_spec(const std::string &name, Oid type, int32 typmod, bool not_null,
+					   const std::string &target_schema)
+{
+	ColumnSpec c;
+	c.name = name;
+	c.not_null = not_null;
+	pg::guard([&] {
+		int32 mod = typmod;
+		Oid base = getBaseTypeAndTypmod(type, &mod); // a domain lands as its base type
+		char kind = get_typtype(base);
+		Oid elem = get_element_type(base);
+		Oid elem_base = OidIsValid(elem) ? getBaseType(elem) : InvalidOid;
+		Oid enum_type = kind == TYPTYPE_ENUM ? base
+						: (OidIsValid(elem_base) && get_typtype(elem_base) == TYPTYPE_ENUM) ? elem_base
+																							 : InvalidOid;
+		if (OidIsValid(enum_type)) {
+			std::string schema, name;
+			type_name(enum_type, schema, name);
+			if (!target_schema.empty())
+				schema = target_schema;
+			c.type_sql = std::string(quote_identifier(schema.c_str())) + "." +
+						 quote_identifier(name.c_str()) + (enum_type == base ? "" : "[]");
+			c.enum_type = enum_type;
+		} else
+			c.type_sql = format_type_with_typemod(base, mod);
+		Oid send;
+		bool varlena;
+		getTypeBinaryOutputInfo(base, &send, &varlena);
+		c.binary_ok = kind != TYPTYPE_COMPOSITE && !(OidIsValid(elem_base) && elem_base >= FirstNormalObjectId) &&
+					  !(base >= FirstNormalObjectId && kind != TYPTYPE_ENUM);
+	});
+	return c;
+}
+
+} // namespace
+
+Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema)
+{
+	auto root_row = spi.run("SELECT root_table::oid, owner_expr FROM sunsync.root");
+	if (root_row.empty())
+		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set", {},
+				  "Call sunsync_set_root(root, owner_expr) first.");
+	Oid root = to_oid(root_row.rows[0][0]);
+	std::string owner_expr = *root_row.rows[0][1];
+
+	auto regs = spi.run("SELECT table_name::oid FROM sunsync.tables ORDER BY position");
+	std::set<Oid> registered;
+	for (const auto &r : regs.rows)
+		registered.insert(to_oid(r[0]));
+	std::map<Oid, std::set<std::string>> excluded;
+	for (const auto &r : spi.run("SELECT t.table_name::oid, x FROM sunsync.tables t, "
+								 "pg_catalog.unnest(t.exclude_columns) x").rows)
+		excluded[to_oid(r[0])].insert(*r[1]);
+
+	std::string owner_literal = pg::guard([&] { return std::string(quote_literal_cstr(owner.c_str())); });
+
+	Scope scope;
+	for (const auto &r : regs.rows) {
+		TableSpec t;
+		t.oid = to_oid(r[0]);
+		std::string oid_text = std::to_string(t.oid);
+		pg::guard([&] {
+			t.target_name = get_rel_name(t.oid);
+			t.target_schema = target_schema.empty() ? get_namespace_name(get_rel_namespace(t.oid))
+													: target_schema;
+		});
+		t.display = *spi.run("SELECT $1::oid::regclass::text", {oid_text}).scalar();
+
+		const auto &skip = excluded[t.oid];
+		for (const auto &c : spi.run("SELECT attname, atttypid, atttypmod, attnotnull FROM pg_attribute "
+									 "WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped "
+									 "ORDER BY attnum",
+									 {oid_text})
+								 .rows) {
+			if (skip.count(*c[0]))
+				continue;
+			t.columns.push_back(column_spec(*c[0], to_oid(c[1]), std::stoi(*c[2]), *c[3] == "t",
+											target_schema));
+			t.binary = t.binary && t.columns.back().binary_ok;
+		}
+		for (const auto &c : spi.run("SELECT a.attname FROM pg_constraint c, "
+									 "unnest(c.conkey) WITH ORDINALITY k(n, i), pg_attribute a "
+									 "WHERE c.conrelid = $1::oid AND c.contype = 'p' "
+									 "AND a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i",
+									 {oid_text})
+								 .rows)
+			t.primary_key.push_back(*c[0]);
+		if (t.primary_key.empty())
+			pg::raise(sqlstate::invalid_object_definition, "table " + t.display + " has no primary key",
+					  "It was dropped after the table was registered.");
+
+		// foreign keys whose parent is replicated too
+		for (const auto &c : spi.run("SELECT c.conname, c.confrelid, a.attname, fa.attname "
+									 "FROM pg_constraint c, ROWS FROM (unnest(c.conkey), unnest(c.confkey)) "
+									 "     WITH ORDINALITY k(n, fn, i), pg_attribute a, pg_attribute fa "
+									 "WHERE c.conrelid = $1::oid AND c.contype = 'f' AND c.conparentid = 0 "
+									 "  AND a.attrelid = c.conrelid AND a.attnum = k.n "
+									 "  AND fa.attrelid = c.confrelid AND fa.attnum = k.fn "
+									 "ORDER BY c.conname, k.i",
+									 {oid_text})
+								 .rows) {
+			if (t.foreign_keys.empty() || t.foreign_keys.back().name != *c[0]) {
+				t.foreign_keys.push_back({});
+				t.foreign_keys.back().name = *c[0];
+				t.foreign_keys.back().parent = to_oid(c[1]);
+			}
+			t.foreign_keys.back().columns.push_back(*c[2]);
+			t.foreign_keys.back().parent_columns.push_back(*c[3]);
+		}
+
+		// the scoped SELECT: join hop by hop up to the root, filter on the owner
+		std::vector<Hop> hops;
+		for (const auto &h : spi.run(
+				 "SELECT e.n, (e.h->>'child_oid')::oid, (e.h->>'parent_oid')::oid, "
+				 "       (e.h->>'text_compare')::boolean, c.col, p.col "
+				 "FROM sunsync.tables t, jsonb_array_elements(t.path) WITH ORDINALITY e(h, n), "
+				 "     jsonb_array_elements_text(e.h->'child_columns') WITH ORDINALITY c(col, i), "
+				 "     jsonb_array_elements_text(e.h->'parent_columns') WITH ORDINALITY p(col, j) "
+				 "WHERE t.table_name = $1::oid::regclass AND c.i = p.j ORDER BY e.n, c.i",
+				 {oid_text})
+								 .rows) {
+			size_t n = std::stoul(*h[0]);
+			if (hops.size() < n) {
+				hops.emplace_back();
+				hops.back().child = to_oid(h[1]);
+				hops.back().parent = to_oid(h[2]);
+				hops.back().text_compare = *h[3] == "t";
+			}
+			hops.back().columns.emplace_back(*h[4], *h[5]);
+		}
+		if (t.oid != root && (hops.empty() || hops.back().parent != root))
+			pg::raise(sqlstate::invalid_object_definition,
+					  "the path of table " + t.display + " no longer reaches the root",
+					  {}, "Register it again with sunsync_add_table.");
+
+		auto from_item = [&](Oid rel, const std::string &alias) {
+			std::string item;
+			pg::guard([&] {
+				// ONLY keeps inheritance children out; a partitioned table has
+				// its rows in its partitions
+				item = get_rel_relkind(rel) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
+				item += quote_qualified_identifier(get_namespace_name(get_rel_namespace(rel)),
+												   get_rel_name(rel));
+			});
+			return item + " " + alias;
+		};
+		std::string sql = "SELECT ";
+		for (size_t i = 0; i < t.columns.size(); i++)
+			sql += (i ? ", t0." : "t0.") + pg_quote_ident(t.columns[i].name);
+		sql += " FROM " + from_item(t.oid, "t0");
+		for (size_t k = 0; k < hops.size(); k++) {
+			std::string child = "t" + std::to_string(k), parent = "t" + std::to_string(k + 1);
+			sql += " JOIN " + from_item(hops[k].parent, parent) + " ON ";
+			for (size_t i = 0; i < hops[k].columns.size(); i++) {
+				std::string l = parent + "." + pg_quote_ident(hops[k].columns[i].second);
+				std::string rgt = child + "." + pg_quote_ident(hops[k].columns[i].first);
+				if (hops[k].text_compare) {
+					l += "::pg_catalog.text";
+					rgt += "::pg_catalog.text";
+				}
+				sql += (i ? " AND " : "") + l + " OPERATOR(pg_catalog.=) " + rgt;
+			}
+		}
+		std::string alias = "t" + std::to_string(hops.size());
+		sql += " WHERE (" + scope::check_owner_expr(root, owner_expr, alias) +
+			   ")::pg_catalog.text OPERATOR(pg_catalog.=) " + owner_literal;
+		t.select_sql = sql;
+
+		for (const auto &c : t.columns)
+			if (c.enum_type && !scope.enums.count(*c.enum_type)) {
+				EnumSpec e;
+				pg::guard([&] { type_name(*c.enum_type, e.schema, e.name); });
+				if (!target_schema.empty())
+					e.schema = target_schema;
+				for (const auto &l : spi.run("SELECT enumlabel FROM pg_enum WHERE enumtypid = $1::oid "
+											 "ORDER BY enumsortorder",
+											 {std::to_string(*c.enum_type)})
+										 .rows)
+					e.labels.push_back(*l[0]);
+				scope.enums[*c.enum_type] = e;
+			}
+		scope.tables.push_back(std::move(t));
+	}
+	// keep only foreign keys among replicated tables that reference a key the
+	// target will have (the parent's primary key) with columns that are sent
+	std::map<Oid, const TableSpec *> by_oid;
+	for (const auto &t : scope.tables)
+		by_oid[t.oid] = &t;
+	for (auto &t : scope.tables) {
+		std::vector<ForeignKeySpec> kept;
+		for (const auto &fk : t.foreign_keys) {
+			auto parent = by_oid.find(fk.parent);
+			if (parent == by_oid.end())
+				continue;
+			std::set<std::string> pk(parent->second->primary_key.begin(), parent->second->primary_key.end());
+			std::set<std::string> ref(fk.parent_columns.begin(), fk.parent_columns.end());
+			bool sent = std::all_of(fk.columns.begin(), fk.columns.end(), [&](const std::string &c) {
+				return std::any_of(t.columns.begin(), t.columns.end(),
+								   [&](const ColumnSpec &col) { return col.name == c; });
+			});
+			if (pk == ref && sent)
+				kept.push_back(fk);
+		}
+		t.foreign_keys = kept;
+	}
+	return scope;
+}
+
+} // namespace sunsync::engine

@@ -1,0 +1,55 @@
+// What a run copies, read from the source catalogs inside the run's snapshot:
+// each registered table with its columns, key, scoped SELECT and the
+// foreign keys among replicated tables.
+#pragma once
+
+#include "pg/spi.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sunsync::engine {
+
+struct ColumnSpec {
+	std::string name;
+	std::string type_sql; // type as written on the target (DDL, comparison)
+	bool not_null = false;
+	bool binary_ok = true;
+	std::optional<Oid> enum_type; // enum (or array of enum) that must exist on the target
+};
+
+struct ForeignKeySpec {
+	std::string name;
+	std::vector<std::string> columns;
+	Oid parent = InvalidOid;
+	std::vector<std::string> parent_columns;
+};
+
+struct TableSpec {
+	Oid oid = InvalidOid;
+	std::string display;       // regclass text, for messages and progress
+	std::string target_schema; // where it lands
+	std::string target_name;
+	std::vector<ColumnSpec> columns;
+	std::vector<std::string> primary_key;
+	std::vector<ForeignKeySpec> foreign_keys;
+	std::string select_sql;
+	bool binary = true;
+};
+
+struct EnumSpec {
+	std::string schema, name; // on the target
+	std::vector<std::string> labels;
+};
+
+struct Scope {
+	std::vector<TableSpec> tables; // parents first
+	std::map<Oid, EnumSpec> enums;
+};
+
+// target_schema: the config's, or empty to keep each source schema.
+Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema);
+
+} // namespace sunsync::engine

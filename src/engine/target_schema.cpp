@@ -1,0 +1,131 @@
+#include "engine/target_schema.hpp"
+
+#include "common/error.hpp"
+#include "common/quote.hpp"
+
+#include <map>
+#include <set>
+
+namespace sunsync::engine {
+
+namespace {
+
+std::string display(const std::string &schema, const std::string &name) { return schema + "." + name; }
+
+// The enum's labels on the target; nullopt when the type does not exist.
+std::optional<std::vector<std::string>> target_enum_labels(remote::Connection &conn, const EnumSpec &e)
+{
+	auto type = conn.query("SELECT t.oid, t.typtype FROM pg_catalog.pg_type t "
+						   "JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
+						   "WHERE n.nspname = " + quote_literal(e.schema) +
+						   " AND t.typname = " + quote_literal(e.name));
+	if (type.empty())
+		return std::nullopt;
+	if (*type[0][1] != "e")
+		throw Error("42804",
+					"schema mismatch: type " + display(e.schema, e.name) +
+						" on the target is not an enum",
+					{}, "Drop or rename that type on the target.");
+	std::vector<std::string> labels;
+	for (const auto &r : conn.query("SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = " +
+									*type[0][0] + " ORDER BY enumsortorder"))
+		labels.push_back(*r[0]);
+	return labels;
+}
+
+} // namespace
+
+std::string target_table(const TableSpec &t) { return quote_qualified(t.target_schema, t.target_name); }
+
+void add_missing_enum_labels(remote::Connection &conn, const Scope &scope)
+{
+	for (const auto &[oid, e] : scope.enums) {
+		auto existing = target_enum_labels(conn, e);
+		if (!existing)
+			continue;
+		std::set<std::string> have(existing->begin(), existing->end());
+		for (const auto &label : e.labels)
+			if (!have.count(label))
+				conn.exec("ALTER TYPE " + quote_qualified(e.schema, e.name) + " ADD VALUE IF NOT EXISTS " +
+						  quote_literal(label));
+	}
+}
+
+void ensure_tables(remote::Connection &conn, const Scope &scope)
+{
+	std::set<std::string> schemas;
+	for (const auto &t : scope.tables)
+		schemas.insert(t.target_schema);
+	for (const auto &[oid, e] : scope.enums)
+		schemas.insert(e.schema);
+	for (const auto &s : schemas)
+		conn.exec("CREATE SCHEMA IF NOT EXISTS " + quote_ident(s));
+
+	for (const auto &[oid, e] : scope.enums) {
+		if (target_enum_labels(conn, e))
+			continue;
+		std::string labels;
+		for (const auto &l : e.labels)
+			labels += (labels.empty() ? "" : ", ") + quote_literal(l);
+		conn.exec("CREATE TYPE " + quote_qualified(e.schema, e.name) + " AS ENUM (" + labels + ")");
+	}
+
+	for (const auto &t : scope.tables) {
+		std::string name = target_table(t);
+		auto rel = conn.query("SELECT c.oid FROM pg_catalog.pg_class c "
+							  "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+							  "WHERE n.nspname = " + quote_literal(t.target_schema) +
+							  " AND c.relname = " + quote_literal(t.target_name) +
+							  " AND c.relkind IN ('r', 'p')");
+		if (rel.empty()) {
+			std::string ddl = "CREATE TABLE " + name + " (";
+			for (const auto &c : t.columns)
+				ddl += quote_ident(c.name) + " " + c.type_sql + (c.not_null ? " NOT NULL" : "") + ", ";
+			ddl += "PRIMARY KEY (" + quote_ident_list(t.primary_key) + "))";
+			conn.exec(ddl);
+			continue;
+		}
+		std::map<std::string, std::string> target_types;
+		for (const auto &r : conn.query("SELECT attname, pg_catalog.format_type(atttypid, atttypmod) "
+										"FROM pg_catalog.pg_attribute WHERE attrelid = " +
+										*rel[0][0] + " AND attnum > 0 AND NOT attisdropped"))
+			target_types[*r[0]] = *r[1];
+		for (const auto &c : t.columns) {
+			auto it = target_types.find(c.name);
+			if (it == target_types.end()) {
+				// a column added on the source since the last run
+				conn.exec("ALTER TABLE " + name + " ADD COLUMN " + quote_ident(c.name) + " " + c.type_sql);
+				continue;
+			}
+			if (it->second != c.type_sql)
+				throw Error("42804",
+							"schema mismatch: table " + display(t.target_schema, t.target_name) +
+								" column " + c.name + " is " + it->second + " on the target but " +
+								c.type_sql + " on the source",
+							{},
+							"Change the column on the target to " + c.type_sql +
+								", or drop the target table and let sunsync create it.");
+		}
+	}
+}
+
+void ensure_foreign_keys(remote::Connection &conn, const Scope &scope)
+{
+	std::map<Oid, const TableSpec *> by_oid;
+	for (const auto &t : scope.tables)
+		by_oid[t.oid] = &t;
+	for (const auto &t : scope.tables)
+		for (const auto &fk : t.foreign_keys) {
+			auto have = conn.query("SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = " +
+								   quote_literal(target_table(t)) + "::pg_catalog.regclass AND conname = " +
+								   quote_literal(fk.name));
+			if (!have.empty())
+				continue;
+			conn.exec("ALTER TABLE " + target_table(t) + " ADD CONSTRAINT " + quote_ident(fk.name) +
+					  " FOREIGN KEY (" + quote_ident_list(fk.columns) + ") REFERENCES " +
+					  target_table(*by_oid.at(fk.parent)) + " (" + quote_ident_list(fk.parent_columns) +
+					  ") DEFERRABLE INITIALLY DEFERRED");
+		}
+}
+
+} // namespace sunsync::engine

@@ -1,0 +1,352 @@
+#include "remote/connection.hpp"
+
+#include "common/error.hpp"
+#include "pg/guard.hpp"
+#include "target/address.hpp"
+#include "target/url.hpp"
+
+extern "C" {
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+}
+
+#include <map>
+
+namespace sunsync::remote {
+
+namespace {
+
+using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+std::string first_line(const char *msg)
+{
+	std::string s = msg ? msg : "";
+	size_t nl = s.find('\n');
+	if (nl != std::string::npos)
+		s.resize(nl);
+	while (!s.empty() && s.back() == ' ')
+		s.pop_back();
+	return s;
+}
+
+bool contains(const std::string &s, const char *needle) { return s.find(needle) != std::string::npos; }
+
+// Keywords and values for PQconnectStartParams: the URL's own options, with
+// every host pinned to an address checked against the address policy (so a
+// name cannot resolve elsewhere between the check and the connection).
+struct Params {
+	std::vector<std::string> keys, values;
+	std::string where, user;
+};
+
+Params connection_params(const std::string &url, const ConnectOptions &opt)
+{
+	char *err = nullptr;
+	std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> parsed(
+		PQconninfoParse(url.c_str(), &err), PQconninfoFree);
+	if (!parsed) {
+		std::string why = err ? err : "out of memory";
+		PQfreemem(err);
+		throw Error("08001", "invalid target URL", scrub_secrets(first_line(why.c_str()), url));
+	}
+	std::map<std::string, std::string> set;
+	for (auto *o = parsed.get(); o->keyword; o++)
+		if (o->val && o->val[0])
+			set[o->keyword] = o->val;
+
+	// The same rules as when the URL was stored, with this server's settings.
+	UrlPolicy policy;
+	policy.superuser = opt.trusted;
+	policy.allow_private_targets = opt.allow_private_targets;
+	check_target_url(url, policy, resolve_host);
+
+	std::string host = set.count("host") ? set["host"] : "";
+	std::string hostaddr;
+	if (set.count("hostaddr"))
+		hostaddr = set["hostaddr"];
+	else {
+		// first allowed address of each host
+		std::string item;
+		std::vector<std::string> hosts;
+		for (char c : host + ",") {
+			if (c == ',') {
+				hosts.push_back(item);
+				item.clear();
+			} else
+				item += c;
+		}
+		for (const auto &h : hosts) {
+			std::string chosen;
+			if (classify_address(h) != AddressClass::Invalid)
+				chosen = h;
+			else
+				for (const auto &ip : resolve_host(h)) {
+					AddressClass c = classify_address(ip);
+					if (c == AddressClass::Public || opt.allow_private_targets) {
+						chosen = ip;
+						break;
+					}
+				}
+			hostaddr += (hostaddr.empty() ? "" : ",") + chosen;
+		}
+	}
+	set["hostaddr"] = hostaddr;
+	set.erase("connect_timeout"); // ours applies, through WaitLatchOrSocket
+	set["keepalives"] = "1";
+	set["keepalives_idle"] = "30";
+	set["keepalives_interval"] = "10";
+	set["keepalives_count"] = "3";
+	set["application_name"] = "sunsync";
+	set["client_encoding"] = "UTF8";
+	if (!opt.trusted)
+		set["passfile"] = "/dev/null"; // never the server's own .pgpass
+
+	Params p;
+	for (auto &[k, v] : set) {
+		p.keys.push_back(k);
+		p.values.push_back(v);
+	}
+	p.where = (host.empty() ? hostaddr : host) + ":" + (set.count("port") ? set["port"] : "5432");
+	p.user = set.count("user") ? set["user"] : "";
+	return p;
+}
+
+// A failed connection as an error that says what to do about it.
+Error connect_error(const std::string &where, const std::string &user, const std::string &url,
+					const char *libpq_message)
+{
+	std::string msg = scrub_secrets(first_line(libpq_message), url);
+	std::string detail = msg;
+	if (contains(msg, "password authentication failed") || contains(msg, "authentication failed") ||
+		contains(msg, "no password supplied") || contains(msg, "pg_hba.conf"))
+		return Error("28P01", "authentication failed on target " + where + " for user \"" + user + "\"",
+					 detail, "Check the user name and password in the target URL.");
+	if (contains(msg, "Connection refused"))
+		return Error("08001", "could not connect to target " + where + ": connection refused", detail,
+					 "Check that the target server is running and accepts TCP connections on that port.");
+	if (contains(msg, "could not translate host name"))
+		return Error("08001", "could not connect to target " + where + ": host not found", detail,
+					 "Check the host name in the target URL.");
+	if (contains(msg, "No route to host") || contains(msg, "Network is unreachable"))
+		return Error("08001", "could not connect to target " + where + ": host unreachable", detail,
+					 "Check the network path and firewalls between this server and the target.");
+	if (contains(msg, "does not exist") && contains(msg, "database"))
+		return Error("3D000", "target database does not exist on " + where, detail,
+					 "Create it, or fix the database name in the target URL.");
+	return Error("08001", "could not connect to target " + where, detail);
+}
+
+} // namespace
+
+Connection::Connection(const std::string &url, ConnectOptions options)
+	: conn_(nullptr, PQfinish), options_(std::move(options)), url_(url)
+{
+	Params p = connection_params(url, options_);
+	where_ = p.where;
+	std::vector<const char *> keys, values;
+	for (size_t i = 0; i < p.keys.size(); i++) {
+		keys.push_back(p.keys[i].c_str());
+		values.push_back(p.values[i].c_str());
+	}
+	keys.push_back(nullptr);
+	values.push_back(nullptr);
+
+	deadline_ = pg::guard([&] {
+		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), options_.connect_timeout_ms);
+	});
+	conn_.reset(PQconnectStartParams(keys.data(), values.data(), 0));
+	if (!conn_)
+		throw std::bad_alloc();
+	// the target's NOTICEs ("schema exists, skipping") are not for our log
+	PQsetNoticeProcessor(conn_.get(), [](void *, const char *) {}, nullptr);
+	if (PQstatus(conn_.get()) == CONNECTION_BAD)
+		throw connect_error(where_, p.user, url_, PQerrorMessage(conn_.get()));
+
+	for (;;) {
+		PostgresPollingStatusType st = PQconnectPoll(conn_.get());
+		if (st == PGRES_POLLING_OK)
+			break;
+		if (st == PGRES_POLLING_FAILED)
+			throw connect_error(where_, p.user, url_, PQerrorMessage(conn_.get()));
+		try {
+			wait_for(st == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE,
+					 "connecting");
+		} catch (const Error &e) {
+			if (e.sqlstate() == "57014")
+				throw Error("08001",
+							"could not connect to target " + where_ + ": timed out after " +
+								std::to_string(options_.connect_timeout_ms) + " ms",
+							{}, "Check that the target is reachable; see sunsync.connect_timeout.");
+			throw;
+		}
+	}
+	if (PQsetnonblocking(conn_.get(), 1) != 0)
+		throw Error("08001", "could not switch the target connection to non-blocking mode");
+	int timeout = options_.statement_timeout_ms;
+	exec("SET statement_timeout = " + std::to_string(timeout) + "; SET search_path = pg_catalog");
+}
+
+Connection::~Connection() = default;
+
+void Connection::wait_for(int events, const char *doing)
+{
+	TimestampTz deadline = deadline_;
+	pgsocket sock = PQsocket(conn_.get());
+	long ms = pg::guard([&] {
+		return deadline == 0 ? 1000L
+							 : TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+	});
+	if (deadline != 0 && ms <= 0)
+		throw Error("57014", std::string("target ") + where_ + " did not answer in time while " + doing);
+	pg::guard([&] {
+		int rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | events,
+								   sock, std::min(ms, 1000L), PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	});
+	if (options_.check_stop)
+		options_.check_stop();
+}
+
+void Connection::flush(const char *doing)
+{
+	for (;;) {
+		int rc = PQflush(conn_.get());
+		if (rc == 0)
+			return;
+		if (rc < 0)
+			throw Error("08006", "lost the connection to target " + where_ + " while " + doing,
+						first_line(PQerrorMessage(conn_.get())));
+		wait_for(WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, doing);
+		if (PQconsumeInput(conn_.get()) == 0)
+			throw Error("08006", "lost the connection to target " + where_ + " while " + doing,
+						first_line(PQerrorMessage(conn_.get())));
+	}
+}
+
+PGresult *Connection::next_result(const char *doing)
+{
+	while (PQisBusy(conn_.get())) {
+		wait_for(WL_SOCKET_READABLE, doing);
+		if (PQconsumeInput(conn_.get()) == 0)
+			throw Error("08006", "lost the connection to target " + where_ + " while " + doing,
+						first_line(PQerrorMessage(conn_.get())));
+	}
+	return PQgetResult(conn_.get());
+}
+
+void Connection::fail_result(PGresult *res, const std::string &sql)
+{
+	ResultPtr owned(res, PQclear);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	std::string code = state ? state : "08006";
+	std::string msg = first_line(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+	if (msg.empty())
+		msg = first_line(PQerrorMessage(conn_.get()));
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	std::string det = detail ? detail : "";
+	if (code == "42501")
+		throw Error(code, "permission denied on target " + where_ + ": " + msg, det,
+					"Grant the target login the right to create schemas and tables, or "
+					"create them beforehand.");
+	if (code == "57014")
+		throw Error(code, "statement timed out on target " + where_ + ": " + msg, det,
+					"See sunsync.statement_timeout.");
+	throw Error(code, "error on target " + where_ + ": " + msg, det,
+				{}, "target statement: " + sql.substr(0, 200));
+}
+
+std::vector<std::vector<std::optional<std::string>>> Connection::query(const std::string &sql)
+{
+	deadline_ = 0; // the target's statement_timeout bounds statements
+	if (options_.statement_timeout_ms > 0)
+		deadline_ = pg::guard([&] {
+			return TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   options_.statement_timeout_ms + 5000);
+		});
+	if (!PQsendQuery(conn_.get(), sql.c_str()))
+		throw Error("08006", "could not send a statement to target " + where_,
+					first_line(PQerrorMessage(conn_.get())));
+	flush("sending a statement");
+	std::vector<std::vector<std::optional<std::string>>> rows;
+	std::optional<std::string> failure;
+	while (PGresult *res = next_result("waiting for a statement")) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_FATAL_ERROR)
+			fail_result(res, sql);
+		ResultPtr owned(res, PQclear);
+		if (st == PGRES_TUPLES_OK) {
+			rows.clear();
+			for (int r = 0; r < PQntuples(res); r++) {
+				rows.emplace_back();
+				for (int c = 0; c < PQnfields(res); c++)
+					rows.back().push_back(PQgetisnull(res, r, c)
+											  ? std::nullopt
+											  : std::optional<std::string>(PQgetvalue(res, r, c)));
+			}
+		}
+	}
+	return rows;
+}
+
+void Connection::copy_begin(const std::string &sql)
+{
+	deadline_ = 0;
+	if (!PQsendQuery(conn_.get(), sql.c_str()))
+		throw Error("08006", "could not send COPY to target " + where_,
+					first_line(PQerrorMessage(conn_.get())));
+	flush("starting COPY");
+	PGresult *res = next_result("starting COPY");
+	if (!res)
+		throw Error("08006", "target " + where_ + " did not start COPY");
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		fail_result(res, sql);
+	PQclear(res);
+}
+
+void Connection::copy_send(const char *data, size_t len)
+{
+	for (;;) {
+		int rc = PQputCopyData(conn_.get(), data, static_cast<int>(len));
+		if (rc == 1)
+			break;
+		if (rc < 0)
+			throw Error("08006", "lost the connection to target " + where_ + " during COPY",
+						first_line(PQerrorMessage(conn_.get())));
+		wait_for(WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE, "sending COPY data");
+		PQconsumeInput(conn_.get());
+	}
+	// keep libpq's buffer from growing without bound
+	if (PQflush(conn_.get()) < 0)
+		throw Error("08006", "lost the connection to target " + where_ + " during COPY",
+					first_line(PQerrorMessage(conn_.get())));
+}
+
+uint64 Connection::copy_end()
+{
+	for (;;) {
+		int rc = PQputCopyEnd(conn_.get(), nullptr);
+		if (rc == 1)
+			break;
+		if (rc < 0)
+			throw Error("08006", "lost the connection to target " + where_ + " ending COPY",
+						first_line(PQerrorMessage(conn_.get())));
+		wait_for(WL_SOCKET_WRITEABLE, "ending COPY");
+	}
+	flush("ending COPY");
+	uint64 rows = 0;
+	while (PGresult *res = next_result("finishing COPY")) {
+		if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+			fail_result(res, "COPY");
+		const char *n = PQcmdTuples(res);
+		if (n && *n)
+			rows = std::stoull(n);
+		PQclear(res);
+	}
+	return rows;
+}
+
+} // namespace sunsync::remote

@@ -1,0 +1,61 @@
+// One libpq connection to a target, used only from a background worker.
+// Non-blocking throughout: every wait goes through WaitLatchOrSocket with a
+// deadline, and SIGTERM or a stop request ends it with an error.  Errors are
+// sunsync::Error with a message that names the cause and never a password.
+#pragma once
+
+#include "pg/postgres.hpp"
+
+#include <libpq-fe.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sunsync::remote {
+
+struct ConnectOptions {
+	bool allow_private_targets = false;
+	bool trusted = false;    // created by a superuser: may use server files
+	int connect_timeout_ms = 10000;
+	int statement_timeout_ms = 600000;
+	// Called after every wait; throws to stop (SIGTERM, config deleted).
+	std::function<void()> check_stop;
+};
+
+class Connection {
+public:
+	Connection(const std::string &url, ConnectOptions options);
+	~Connection();
+	Connection(const Connection &) = delete;
+	Connection &operator=(const Connection &) = delete;
+
+	// Runs one or more statements; returns the rows of the last result, as text.
+	std::vector<std::vector<std::optional<std::string>>> query(const std::string &sql);
+	void exec(const std::string &sql) { query(sql); }
+
+	// COPY ... FROM STDIN: begin, send data in any pieces, end (returns rows).
+	void copy_begin(const std::string &sql);
+	void copy_send(const char *data, size_t len);
+	uint64 copy_end();
+
+	// Where the connection goes, for messages: "host:port".
+	const std::string &where() const { return where_; }
+	PGconn *raw() { return conn_.get(); }
+
+private:
+	void wait_for(int events, const char *doing);
+	void flush(const char *doing);
+	PGresult *next_result(const char *doing);
+	[[noreturn]] void fail_result(PGresult *res, const std::string &sql);
+
+	std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
+	ConnectOptions options_;
+	std::string url_;
+	std::string where_;
+	TimestampTz deadline_ = 0;
+};
+
+} // namespace sunsync::remote

@@ -1,0 +1,112 @@
+// The worker of one database.  It exits at once where sunsync is not
+// installed (and the launcher forgets the database until a push names it).
+// Otherwise it marks runs that a crash, a restart or a killed worker left
+// IN_PROGRESS as FAILED, at start and whenever the launcher asks again.
+#include "pg/guard.hpp"
+#include "pg/spi.hpp"
+#include "settings.hpp"
+#include "worker/shared_state.hpp"
+#include "worker/workers.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/wait_event.h"
+}
+
+#include <string>
+
+namespace {
+
+using namespace sunsync;
+
+const char *interrupted =
+	"the run was interrupted before it finished: the server restarted or its worker was stopped";
+
+// Returns false when sunsync is not installed in this database.
+bool recover_stale_runs()
+{
+	std::string active = "{";
+	{
+		shm::Locked lock(LW_SHARED);
+		for (const auto &s : shm::shared()->slots)
+			if (s.in_use && s.dbid == MyDatabaseId)
+				active += (active.size() > 1 ? "," : "") + std::to_string(s.config_id);
+	}
+	active += "}";
+	bool installed = false;
+	pg::guard([] {
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	});
+	installed = pg::guard([] { return OidIsValid(get_extension_oid("sunsync", true)); });
+	if (installed) {
+		pg::Spi spi;
+		spi.run("UPDATE sunsync.configs SET status = 'FAILED', last_error = $2 "
+				"WHERE status = 'IN_PROGRESS' AND id <> ALL ($1::bigint[])",
+				{active, std::string(interrupted)});
+		spi.run("UPDATE sunsync.history SET status = 'FAILED', finished_at = now(), error = $2 "
+				"WHERE status = 'IN_PROGRESS' AND config_id <> ALL ($1::bigint[])",
+				{active, std::string(interrupted)});
+	}
+	pg::guard([] {
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	});
+	return installed;
+}
+
+void forget_this_database()
+{
+	shm::Locked lock(LW_EXCLUSIVE);
+	for (auto &d : shm::shared()->databases)
+		if (d.dbid == MyDatabaseId) {
+			d.wanted = false;
+			d.worker_pid = 0;
+		}
+}
+
+} // namespace
+
+void sunsync_database_worker_main(Datum arg)
+{
+	Oid dbid = DatumGetObjectId(arg);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	pgstat_report_appname("sunsync worker");
+
+	try {
+		while (!ShutdownRequestPending) {
+			if (ConfigReloadPending) {
+				ConfigReloadPending = false;
+				pg::guard([] { ProcessConfigFile(PGC_SIGHUP); });
+			}
+			if (!recover_stale_runs()) {
+				forget_this_database();
+				break;
+			}
+			pg::guard([] {
+				int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   sunsync_naptime_ms, PG_WAIT_EXTENSION);
+				if (rc & WL_LATCH_SET)
+					ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			});
+		}
+	} catch (const Error &e) {
+		// the launcher starts this worker again after a pause
+		ereport(LOG, (errmsg("sunsync worker for database %u failed: %s", dbid, e.message().c_str())));
+		proc_exit(1);
+	}
+	proc_exit(0);
+}

@@ -1,0 +1,185 @@
+// SQL functions that talk to the workers through shared memory:
+// sunsync_push, sunsync.active_runs (behind sunsync_progress and the status
+// of sunsync_configs) and sunsync.wake_launcher.
+#include "pg/args.hpp"
+#include "pg/guard.hpp"
+#include "pg/spi.hpp"
+#include "worker/shared_state.hpp"
+
+extern "C" {
+#include "funcapi.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+#include "utils/wait_event.h"
+}
+
+#include <cstring>
+#include <vector>
+
+using namespace sunsync;
+
+namespace {
+
+shm::Shared *require_shared()
+{
+	shm::Shared *sh = shm::shared();
+	if (!sh)
+		pg::raise(sqlstate::object_not_in_prerequisite_state,
+				  "sunsync must be loaded via shared_preload_libraries");
+	return sh;
+}
+
+struct Waited {
+	bool found = false;
+	bool ok = false;
+	std::string sqlstate, error;
+};
+
+Waited look_for_outcome(uint64 ticket, bool &still_pending)
+{
+	Waited w;
+	shm::Locked lock(LW_SHARED);
+	for (const auto &o : shm::shared()->outcomes)
+		if (o.ticket == ticket) {
+			w.found = true;
+			w.ok = o.ok;
+			w.sqlstate = o.sqlstate;
+			w.error = o.error;
+		}
+	still_pending = false;
+	for (const auto &s : shm::shared()->slots)
+		if (s.in_use && s.ticket == ticket)
+			still_pending = true;
+	for (const auto &r : shm::shared()->requests)
+		if (r.used && r.ticket == ticket)
+			still_pending = true;
+	return w;
+}
+
+} // namespace
+
+SUNSYNC_SQL_FUNCTION(sunsync_push)
+{
+	auto id = pg::int64_arg(fcinfo, 0);
+	if (!id)
+		pg::raise(sqlstate::invalid_parameter_value, "config_id must not be NULL");
+	bool wait = pg::bool_arg(fcinfo, 1).value_or(false);
+	std::string id_text = std::to_string(*id);
+	{
+		pg::Spi spi;
+		pg::CatalogOwnerScope as_owner;
+		if (spi.run("SELECT 1 FROM sunsync.configs WHERE id = $1::bigint", {id_text}).empty())
+			pg::raise(sqlstate::undefined_object, "configuration " + id_text + " does not exist",
+					  {}, "See the view sunsync_configs.");
+	}
+	shm::Shared *sh = require_shared();
+	if (sh->launcher_pid == 0)
+		pg::raise(sqlstate::object_not_in_prerequisite_state, "the sunsync launcher is not running",
+				  {}, "See the server log; max_worker_processes must leave room for sunsync.");
+
+	uint64 ticket = 0;
+	bool queue_full = false;
+	{
+		shm::Locked lock(LW_EXCLUSIVE);
+		// A push while a run is queued or in flight joins that run.
+		if (auto *slot = shm::running_slot(MyDatabaseId, *id))
+			ticket = slot->ticket;
+		else if (auto *req = shm::queued_request(MyDatabaseId, *id))
+			ticket = req->ticket;
+		else {
+			shm::Request *free_request = nullptr;
+			for (auto &r : sh->requests)
+				if (!r.used) {
+					free_request = &r;
+					break;
+				}
+			if (free_request) {
+				free_request->used = true;
+				free_request->dbid = MyDatabaseId;
+				free_request->config_id = *id;
+				free_request->ticket = ticket = sh->next_ticket++;
+			} else
+				queue_full = true;
+		}
+		shm::want_database(MyDatabaseId);
+	}
+	if (queue_full)
+		pg::raise("53400", "too many sync requests are waiting", {},
+				  "Wait for runs in progress to finish, or raise sunsync.max_workers.");
+	shm::wake_launcher();
+	if (!wait)
+		return pg::text_datum("IN_PROGRESS");
+
+	Waited outcome;
+	for (;;) {
+		bool pending = false;
+		outcome = look_for_outcome(ticket, pending);
+		if (outcome.found || !pending)
+			break;
+		pg::guard([sh] {
+			ConditionVariableTimedSleep(&sh->outcome_cv, 1000, PG_WAIT_EXTENSION);
+		});
+	}
+	pg::guard([] { ConditionVariableCancelSleep(); });
+	if (!outcome.found)
+		pg::raise(sqlstate::internal_error, "the run of configuration " + id_text +
+												" ended, but its outcome is no longer known",
+				  {}, "See sunsync_history.");
+	if (!outcome.ok)
+		pg::raise(outcome.sqlstate.size() == 5 ? outcome.sqlstate.c_str() : sqlstate::internal_error,
+				  "sync of configuration " + id_text + " failed: " + outcome.error, {},
+				  "See sunsync_history for the run.");
+	return pg::text_datum("COMPLETED");
+}
+
+SUNSYNC_SQL_FUNCTION(sunsync_active_runs)
+{
+	struct Row {
+		int64 config_id;
+		int pid;
+		std::string phase, table;
+		int done, total;
+		int64 rows;
+	};
+	std::vector<Row> rows;
+	shm::Shared *sh = require_shared();
+	{
+		shm::Locked lock(LW_SHARED);
+		for (const auto &s : sh->slots)
+			if (s.in_use && s.dbid == MyDatabaseId)
+				rows.push_back({s.config_id, s.pid, s.phase[0] ? s.phase : "starting", s.table_name,
+								s.tables_done, s.tables_total, s.rows_done});
+		for (const auto &r : sh->requests)
+			if (r.used && r.dbid == MyDatabaseId)
+				rows.push_back({r.config_id, 0, "queued", "", 0, 0, 0});
+	}
+	pg::guard([&] {
+		InitMaterializedSRF(fcinfo, 0);
+		auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+		for (const Row &r : rows) {
+			Datum values[7];
+			bool nulls[7] = {false, r.pid == 0, false, r.table.empty(), false, false, false};
+			values[0] = Int64GetDatum(r.config_id);
+			values[1] = Int32GetDatum(r.pid);
+			values[2] = CStringGetTextDatum(r.phase.c_str());
+			values[3] = r.table.empty() ? (Datum) 0 : CStringGetTextDatum(r.table.c_str());
+			values[4] = Int32GetDatum(r.done);
+			values[5] = Int32GetDatum(r.total);
+			values[6] = Int64GetDatum(r.rows);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	});
+	return (Datum) 0;
+}
+
+SUNSYNC_SQL_FUNCTION(sunsync_wake_launcher)
+{
+	require_shared();
+	{
+		shm::Locked lock(LW_EXCLUSIVE);
+		shm::want_database(MyDatabaseId);
+	}
+	shm::wake_launcher();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,107 @@
+#include "worker/shared_state.hpp"
+
+extern "C" {
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstring>
+
+namespace sunsync::shm {
+
+namespace {
+
+Shared *state = nullptr;
+shmem_request_hook_type prev_request_hook = nullptr;
+shmem_startup_hook_type prev_startup_hook = nullptr;
+constexpr const char *tranche = "sunsync";
+
+void on_shmem_request()
+{
+	if (prev_request_hook)
+		prev_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(Shared)));
+	RequestNamedLWLockTranche(tranche, 1);
+}
+
+void on_shmem_startup()
+{
+	if (prev_startup_hook)
+		prev_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	bool found = false;
+	state = static_cast<Shared *>(ShmemInitStruct("sunsync", sizeof(Shared), &found));
+	if (!found) {
+		std::memset(state, 0, sizeof(Shared));
+		state->lock = &(GetNamedLWLockTranche(tranche))->lock;
+		state->next_ticket = 1;
+		ConditionVariableInit(&state->outcome_cv);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+} // namespace
+
+void request_shared_memory()
+{
+	prev_request_hook = shmem_request_hook;
+	shmem_request_hook = on_shmem_request;
+	prev_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = on_shmem_startup;
+}
+
+Shared *shared() { return state; }
+
+RunSlot *running_slot(Oid dbid, int64 config_id)
+{
+	for (auto &s : state->slots)
+		if (s.in_use && s.dbid == dbid && s.config_id == config_id)
+			return &s;
+	return nullptr;
+}
+
+Request *queued_request(Oid dbid, int64 config_id)
+{
+	for (auto &r : state->requests)
+		if (r.used && r.dbid == dbid && r.config_id == config_id)
+			return &r;
+	return nullptr;
+}
+
+void want_database(Oid dbid)
+{
+	Database *free_entry = nullptr;
+	for (auto &d : state->databases) {
+		if (d.dbid == dbid) {
+			d.wanted = true;
+			return;
+		}
+		if (d.dbid == InvalidOid && !free_entry)
+			free_entry = &d;
+	}
+	if (free_entry) {
+		free_entry->dbid = dbid;
+		free_entry->wanted = true;
+		free_entry->worker_pid = 0;
+	}
+}
+
+void wake_launcher()
+{
+	if (state->launcher_latch)
+		SetLatch(state->launcher_latch);
+}
+
+void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error)
+{
+	Outcome &o = state->outcomes[state->next_outcome];
+	state->next_outcome = (state->next_outcome + 1) % max_outcomes;
+	o.ticket = ticket;
+	o.ok = ok;
+	strlcpy(o.sqlstate, sqlstate ? sqlstate : "", sizeof o.sqlstate);
+	strlcpy(o.error, error ? error : "", sizeof o.error);
+}
+
+} // namespace sunsync::shm

@@ -1,0 +1,96 @@
+// What sunsync keeps in shared memory: run requests, the runs in progress
+// (one slot each, at most sunsync.max_workers), their outcomes for callers
+// that wait, and the databases whose workers the launcher keeps alive.
+//
+// A push reaches the workers here, not through a table: a row the caller has
+// not committed is invisible to them, and sunsync_push(wait => true) waits
+// inside the caller's open transaction.
+#pragma once
+
+#include "pg/postgres.hpp"
+
+extern "C" {
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+}
+
+namespace sunsync::shm {
+
+constexpr int max_slots = 64;
+constexpr int max_requests = 256;
+constexpr int max_outcomes = 256;
+constexpr int max_databases = 128;
+constexpr int error_len = 2048;
+
+struct RunSlot {
+	bool in_use;
+	Oid dbid;
+	int64 config_id;
+	uint64 ticket;   // the request this run serves
+	int pid;         // 0 until the worker has started
+	bool stop;       // the config was deleted: stop cleanly
+	TimestampTz started_at;
+	char phase[32];
+	char table_name[2 * NAMEDATALEN + 8];
+	int tables_done;
+	int tables_total;
+	int64 rows_done;
+};
+
+struct Request {
+	bool used;
+	Oid dbid;
+	int64 config_id;
+	uint64 ticket;
+};
+
+struct Outcome {
+	uint64 ticket; // 0: empty
+	bool ok;
+	char sqlstate[6];
+	char error[error_len];
+};
+
+struct Database {
+	Oid dbid;      // InvalidOid: free entry
+	bool wanted;   // keep a worker running for it
+	int worker_pid;
+};
+
+struct Shared {
+	LWLock *lock;
+	int launcher_pid;
+	Latch *launcher_latch;
+	uint64 next_ticket;
+	ConditionVariable outcome_cv;
+	RunSlot slots[max_slots];
+	Request requests[max_requests];
+	Outcome outcomes[max_outcomes];
+	int next_outcome;
+	Database databases[max_databases];
+};
+
+// Called from _PG_init: asks for the memory and the lock, installs hooks.
+void request_shared_memory();
+Shared *shared();
+
+// Lock helpers (the lock is never held across anything that can fail).
+class Locked {
+public:
+	explicit Locked(LWLockMode mode) { LWLockAcquire(shared()->lock, mode); }
+	~Locked() { LWLockRelease(shared()->lock); }
+	Locked(const Locked &) = delete;
+	Locked &operator=(const Locked &) = delete;
+};
+
+// Under the lock: the slot running (dbid, config), or nullptr.
+RunSlot *running_slot(Oid dbid, int64 config_id);
+Request *queued_request(Oid dbid, int64 config_id);
+// Under the lock: marks dbid as wanted, adding it when unknown.
+void want_database(Oid dbid);
+void wake_launcher();
+// Under the lock: records how a run ended, for waiters; frees nothing.
+void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error);
+
+} // namespace sunsync::shm
