@@ -4,6 +4,7 @@
 #   regress   pg_regress suites in sql/, on a temporary instance it starts itself
 #   pgtap     pgTAP suites in test/pgtap/, run by pg_prove on a throwaway cluster
 #   checks    what the suites cannot see from inside: server log, key file mode
+#   tap       integration tests across two clusters (test/tap/t), scripts/tap.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -72,6 +73,14 @@ if ls test/pgtap/*.sql >/dev/null 2>&1; then
 		bash -c "! grep -qE 'S3cret' '$(cluster_dir pgtap)/server.log'"
 	cluster_stop pgtap
 fi
+
+echo "== integration (two clusters, TAP)"
+out=$(scripts/tap.sh 2>&1)
+echo "$out" | grep -E '^t/|^not ok|^#   Failed|Result|Files=' | head -n 80
+n_ok=$(echo "$out" | grep -cE '^ok ' || true)
+n_bad=$(echo "$out" | grep -cE '^not ok ' || true)
+pass "$n_ok"; fail "$n_bad"
+echo "$out" | grep -q "^Result: PASS" || fail 1 "integration tests did not pass"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

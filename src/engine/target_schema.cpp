@@ -90,14 +90,10 @@ void ensure_tables(remote::Connection &conn, const Scope &scope)
 										"FROM pg_catalog.pg_attribute WHERE attrelid = " +
 										*rel[0][0] + " AND attnum > 0 AND NOT attisdropped"))
 			target_types[*r[0]] = *r[1];
+		// every type is checked before anything is changed
 		for (const auto &c : t.columns) {
 			auto it = target_types.find(c.name);
-			if (it == target_types.end()) {
-				// a column added on the source since the last run
-				conn.exec("ALTER TABLE " + name + " ADD COLUMN " + quote_ident(c.name) + " " + c.type_sql);
-				continue;
-			}
-			if (it->second != c.type_sql)
+			if (it != target_types.end() && it->second != c.type_sql)
 				throw Error("42804",
 							"schema mismatch: table " + display(t.target_schema, t.target_name) +
 								" column " + c.name + " is " + it->second + " on the target but " +
@@ -106,6 +102,9 @@ void ensure_tables(remote::Connection &conn, const Scope &scope)
 							"Change the column on the target to " + c.type_sql +
 								", or drop the target table and let sunsync create it.");
 		}
+		for (const auto &c : t.columns)
+			if (!target_types.count(c.name)) // added on the source since the last run
+				conn.exec("ALTER TABLE " + name + " ADD COLUMN " + quote_ident(c.name) + " " + c.type_sql);
 	}
 }
 
