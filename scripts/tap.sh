@@ -8,8 +8,8 @@ work=/tmp/sunsync-tap
 rm -rf "$work" && mkdir -p "$work"
 cp -r test examples "$work/"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$work"
-tests=("$@")
-[ ${#tests[@]} -eq 0 ] && tests=(t/*.pl)
-cd "$work/test/tap" && as_postgres env PATH="/usr/lib/postgresql/15/bin:$PATH" SUNSYNC_ROOT="$work" \
+cd "$work/test/tap" || exit 1
+[ $# -eq 0 ] && set -- t/*.pl
+as_postgres env PATH="/usr/lib/postgresql/15/bin:$PATH" SUNSYNC_ROOT="$work" \
 	PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress TESTDIR="$work/test/tap" \
-	prove -v -I /usr/lib/postgresql/15/lib/pgxs/src/test/perl "${tests[@]}"
+	prove -v -I /usr/lib/postgresql/15/lib/pgxs/src/test/perl "$@"

@@ -168,6 +168,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 	} catch (const Error &e) {
 		out.sqlstate = e.sqlstate();
 		out.error = e.message() + (e.detail().empty() ? "" : " (" + e.detail() + ")");
+		out.hint = e.hint();
 	} catch (const std::exception &e) {
 		out.sqlstate = sqlstate::internal_error;
 		out.error = e.what();

@@ -15,6 +15,7 @@ struct RunOutcome {
 	bool ok = false;
 	std::string sqlstate;
 	std::string error;
+	std::string hint;
 };
 
 // Never throws: every failure is recorded (config FAILED, history row) and

@@ -255,6 +255,10 @@ void Connection::fail_result(PGresult *res, const std::string &sql)
 	if (code == "57014")
 		throw Error(code, "statement timed out on target " + where_ + ": " + msg, det,
 					"See sunsync.statement_timeout.");
+	if (code == "23503")
+		throw Error(code, "error on target " + where_ + ": " + msg, det,
+					"A row of this owner refers to a row that belongs to another owner, which "
+					"sunsync never sends; correct the data on the source.");
 	throw Error(code, "error on target " + where_ + ": " + msg, det,
 				{}, "target statement: " + sql.substr(0, 200));
 }

@@ -33,7 +33,7 @@ shm::Shared *require_shared()
 struct Waited {
 	bool found = false;
 	bool ok = false;
-	std::string sqlstate, error;
+	std::string sqlstate, error, hint;
 };
 
 Waited look_for_outcome(uint64 ticket, bool &still_pending)
@@ -46,6 +46,7 @@ Waited look_for_outcome(uint64 ticket, bool &still_pending)
 			w.ok = o.ok;
 			w.sqlstate = o.sqlstate;
 			w.error = o.error;
+			w.hint = o.hint;
 		}
 	still_pending = false;
 	for (const auto &s : shm::shared()->slots)
@@ -129,7 +130,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 	if (!outcome.ok)
 		pg::raise(outcome.sqlstate.size() == 5 ? outcome.sqlstate.c_str() : sqlstate::internal_error,
 				  "sync of configuration " + id_text + " failed: " + outcome.error, {},
-				  "See sunsync_history for the run.");
+				  outcome.hint.empty() ? "See sunsync_history for the run." : outcome.hint);
 	return pg::text_datum("COMPLETED");
 }
 

@@ -57,7 +57,8 @@ void sunsync_run_worker_main(Datum arg)
 							 static_cast<long long>(config_id), outcome.error.c_str())));
 	{
 		shm::Locked lock(LW_EXCLUSIVE);
-		shm::record_outcome(ticket, outcome.ok, outcome.sqlstate.c_str(), outcome.error.c_str());
+		shm::record_outcome(ticket, outcome.ok, outcome.sqlstate.c_str(), outcome.error.c_str(),
+							outcome.hint.c_str());
 		slot->in_use = false;
 		slot->pid = 0;
 	}

@@ -94,7 +94,7 @@ void wake_launcher()
 		SetLatch(state->launcher_latch);
 }
 
-void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error)
+void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error, const char *hint)
 {
 	Outcome &o = state->outcomes[state->next_outcome];
 	state->next_outcome = (state->next_outcome + 1) % max_outcomes;
@@ -102,6 +102,7 @@ void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *er
 	o.ok = ok;
 	strlcpy(o.sqlstate, sqlstate ? sqlstate : "", sizeof o.sqlstate);
 	strlcpy(o.error, error ? error : "", sizeof o.error);
+	strlcpy(o.hint, hint ? hint : "", sizeof o.hint);
 }
 
 } // namespace sunsync::shm

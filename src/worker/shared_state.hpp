@@ -50,6 +50,7 @@ struct Outcome {
 	bool ok;
 	char sqlstate[6];
 	char error[error_len];
+	char hint[512];
 };
 
 struct Database {
@@ -91,6 +92,7 @@ Request *queued_request(Oid dbid, int64 config_id);
 void want_database(Oid dbid);
 void wake_launcher();
 // Under the lock: records how a run ended, for waiters; frees nothing.
-void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error);
+void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error,
+					const char *hint = nullptr);
 
 } // namespace sunsync::shm
