@@ -16,7 +16,7 @@ namespace sunsync::engine {
 
 namespace {
 
-constexpr int flush_bytes = 64 * 1024;
+constexpr int flush_bytes = 256 * 1024;
 const char binary_signature[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', '\377', '\r', '\n', '\0'};
 
 // Plain C data only: PostgreSQL calls these functions and may longjmp

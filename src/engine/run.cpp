@@ -133,8 +133,8 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 				all += (all.empty() ? "" : ", ") + target_table(t);
 			// a full sync replaces the target's copy; readers keep seeing the
 			// old one until COMMIT
+			drop_foreign_keys(conn, scope);
 			conn.exec("TRUNCATE " + all);
-			ensure_foreign_keys(conn, scope);
 			int done = 0;
 			for (const auto &t : scope.tables) {
 				check_stop();
@@ -143,12 +143,14 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 				for (const auto &c : t.columns)
 					cols.push_back(c.name);
 				conn.copy_begin("COPY " + target_table(t) + " (" + quote_ident_list(cols) + ") FROM STDIN (FORMAT " +
-								(t.binary ? "binary" : "text") + ")");
+								(t.binary ? "binary" : "text") + ", FREEZE)");
 				CopyProgress progress{&slot->rows_done, &slot->stop};
 				stream_query(t.select_sql, t.binary, conn, progress);
 				rows += conn.copy_end();
 				done++;
 			}
+			set_progress(slot, "checking foreign keys", "", done, total);
+			add_foreign_keys(conn, scope);
 			set_progress(slot, "committing", "", done, total);
 			check_stop();
 			conn.exec("COMMIT");

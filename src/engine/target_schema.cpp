@@ -108,23 +108,24 @@ void ensure_tables(remote::Connection &conn, const Scope &scope)
 	}
 }
 
-void ensure_foreign_keys(remote::Connection &conn, const Scope &scope)
+void drop_foreign_keys(remote::Connection &conn, const Scope &scope)
+{
+	for (const auto &t : scope.tables)
+		for (const auto &fk : t.foreign_keys)
+			conn.exec("ALTER TABLE " + target_table(t) + " DROP CONSTRAINT IF EXISTS " + quote_ident(fk.name));
+}
+
+void add_foreign_keys(remote::Connection &conn, const Scope &scope)
 {
 	std::map<Oid, const TableSpec *> by_oid;
 	for (const auto &t : scope.tables)
 		by_oid[t.oid] = &t;
 	for (const auto &t : scope.tables)
-		for (const auto &fk : t.foreign_keys) {
-			auto have = conn.query("SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = " +
-								   quote_literal(target_table(t)) + "::pg_catalog.regclass AND conname = " +
-								   quote_literal(fk.name));
-			if (!have.empty())
-				continue;
+		for (const auto &fk : t.foreign_keys)
 			conn.exec("ALTER TABLE " + target_table(t) + " ADD CONSTRAINT " + quote_ident(fk.name) +
 					  " FOREIGN KEY (" + quote_ident_list(fk.columns) + ") REFERENCES " +
 					  target_table(*by_oid.at(fk.parent)) + " (" + quote_ident_list(fk.parent_columns) +
 					  ") DEFERRABLE INITIALLY DEFERRED");
-		}
 }
 
 } // namespace sunsync::engine

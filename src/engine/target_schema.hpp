@@ -14,9 +14,13 @@ void add_missing_enum_labels(remote::Connection &conn, const Scope &scope);
 // columns and primary keys; added source columns; schema mismatch errors.
 void ensure_tables(remote::Connection &conn, const Scope &scope);
 
-// Inside the data transaction, once the tables are empty: the foreign keys
-// among replicated tables, deferrable, where they are missing.
-void ensure_foreign_keys(remote::Connection &conn, const Scope &scope);
+// Inside the data transaction, around the load (as pg_restore does): the
+// foreign keys among replicated tables are dropped before the tables are
+// emptied and added again, deferrable, once they are full, so that each is
+// validated by one query instead of one check per row.  Readers never see
+// the tables without them: it all happens in one transaction.
+void drop_foreign_keys(remote::Connection &conn, const Scope &scope);
+void add_foreign_keys(remote::Connection &conn, const Scope &scope);
 
 std::string target_table(const TableSpec &t);
 

@@ -121,11 +121,45 @@ like($source->safe_psql('app', "SELECT pid > 0, tables_total FROM sunsync_progre
 like($source->safe_psql('app', q{SELECT string_agg(DISTINCT backend_type, ',' ORDER BY backend_type)
 	FROM pg_stat_activity WHERE backend_type LIKE 'sunsync%'}),
 	qr/^sunsync launcher,sunsync worker$/, 'pg_stat_activity shows sunsync launcher and sunsync worker');
+# while that run waits, another configuration's run goes ahead
+my $other_url = target_url($target, 'family1', 'Tgt-S3cret', 'family_other');
+$target->safe_psql('postgres', 'CREATE DATABASE family_other OWNER family1');
+my $other = $source->safe_psql('app', "SELECT sunsync_create_config(1, '$other_url')");
+is($source->safe_psql('app', "SELECT sunsync_push($other, true)"), 'COMPLETED',
+	'a second configuration syncs while the first run is held up');
 $blocker->query_safe('COMMIT');
 ok(poll_status($source, 'app', $id, 'COMPLETED'), 'the run completes once the target lets it');
 is($source->safe_psql('app', "SELECT count(*) FROM sunsync_history WHERE config_id = $id") - $runs_before, 1,
 	'the second push did not start a second run');
 is($source->safe_psql('app', "SELECT count(*) FROM sunsync_progress"), '0', 'no run in flight afterwards');
+
+# The launcher restarts a database worker that stops.
+my $worker_pid = $source->safe_psql('app', q{SELECT pid FROM pg_stat_activity
+	WHERE backend_type = 'sunsync worker' AND datname = 'app'});
+ok($worker_pid > 0, 'the database has its sunsync worker');
+$source->safe_psql('app', "SELECT pg_terminate_backend($worker_pid)");
+ok($source->poll_query_until('app', qq{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE backend_type = 'sunsync worker' AND datname = 'app' AND pid <> $worker_pid}),
+	'a new worker replaces it');
+
+# A database that gets the extension later works without a restart.
+$source->safe_psql('postgres', 'CREATE DATABASE later');
+$source->safe_psql('later', q{
+	CREATE EXTENSION sunsync;
+	CREATE TABLE owners (id int PRIMARY KEY);
+	CREATE TABLE notes (id int PRIMARY KEY, owner_id int REFERENCES owners, body text);
+	INSERT INTO owners VALUES (1), (2);
+	INSERT INTO notes VALUES (1, 1, 'mine'), (2, 2, 'not mine');
+	SELECT sunsync_set_root('owners', 'id');
+	SELECT sunsync_add_table('notes');
+});
+$target->safe_psql('postgres', 'CREATE DATABASE later_target OWNER family1');
+my $later = $source->safe_psql('later', "SELECT sunsync_create_config(1, '"
+	  . target_url($target, 'family1', 'Tgt-S3cret', 'later_target') . "')");
+is($source->safe_psql('later', "SELECT sunsync_push($later, true)"), 'COMPLETED',
+	'a push in a database where sunsync was created later');
+is($target->safe_psql('later_target', 'SELECT string_agg(body, \',\') FROM public.notes'), 'mine',
+	'and it copied that owner\'s rows');
 
 # Each failure leaves FAILED with a message naming its cause.
 sub failing_push
