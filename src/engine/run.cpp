@@ -66,6 +66,24 @@ void set_progress(shm::RunSlot *slot, const char *phase, const std::string &tabl
 	slot->tables_total = total;
 }
 
+// Runs the enclosed reads as `role`, in a security-restricted operation.
+class AsRole {
+public:
+	explicit AsRole(Oid role)
+	{
+		GetUserIdAndSecContext(&saved_user_, &saved_context_);
+		SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE |
+										 SECURITY_RESTRICTED_OPERATION);
+	}
+	~AsRole() { SetUserIdAndSecContext(saved_user_, saved_context_); }
+	AsRole(const AsRole &) = delete;
+	AsRole &operator=(const AsRole &) = delete;
+
+private:
+	Oid saved_user_;
+	int saved_context_;
+};
+
 struct Config {
 	std::string owner, sealed, target_schema;
 	bool trusted = false;
@@ -123,6 +141,10 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 			pg::Spi spi;
 			set_progress(slot, "reading scope", "", 0, 0);
 			Scope scope = load_scope(spi, cfg.owner, cfg.target_schema);
+			// Rows are read as the role that set the root: owner_expr is its
+			// code and must not run with more rights than it has.
+			Oid reader = static_cast<Oid>(
+				std::stoul(*spi.run("SELECT set_by::oid FROM sunsync.root").scalar()));
 			int total = static_cast<int>(scope.tables.size());
 			set_progress(slot, "preparing target", "", 0, total);
 			add_missing_enum_labels(conn, scope);
@@ -145,7 +167,10 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 				conn.copy_begin("COPY " + target_table(t) + " (" + quote_ident_list(cols) + ") FROM STDIN (FORMAT " +
 								(t.binary ? "binary" : "text") + ", FREEZE)");
 				CopyProgress progress{&slot->rows_done, &slot->stop};
-				stream_query(t.select_sql, t.binary, conn, progress);
+				{
+					AsRole as_reader(reader);
+					stream_query(t.select_sql, t.binary, conn, progress);
+				}
 				rows += conn.copy_end();
 				done++;
 			}

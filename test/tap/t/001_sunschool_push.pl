@@ -10,6 +10,7 @@ use SunsyncTest;
 use IO::Socket::INET;
 use Test::More;
 
+my ($rc, $out, $err);
 my $source = new_source('source');
 my $target = new_target('target');
 $target->safe_psql('postgres', q{
@@ -161,6 +162,22 @@ is($source->safe_psql('later', "SELECT sunsync_push($later, true)"), 'COMPLETED'
 is($target->safe_psql('later_target', 'SELECT string_agg(body, \',\') FROM public.notes'), 'mine',
 	'and it copied that owner\'s rows');
 
+# Rows are read as the role that set the root, never with more rights.
+$source->safe_psql('later', q{
+	CREATE ROLE root_owner;
+	ALTER TABLE owners OWNER TO root_owner;
+	GRANT EXECUTE ON FUNCTION sunsync_set_root(regclass, text) TO root_owner;
+	SET ROLE root_owner;
+	SELECT sunsync_set_root('owners', 'id');
+	RESET ROLE;
+});
+($rc, $out, $err) = $source->psql('later', "SELECT sunsync_push($later, true)");
+like($err, qr/permission denied for table notes/,
+	'a root set by a role without SELECT on a table cannot read it through sunsync');
+$source->safe_psql('later', 'GRANT SELECT ON notes TO root_owner');
+is($source->safe_psql('later', "SELECT sunsync_push($later, true)"), 'COMPLETED',
+	'granted SELECT, the run reads as that role');
+
 # Each failure leaves FAILED with a message naming its cause.
 sub failing_push
 {
@@ -197,7 +214,7 @@ $target->safe_psql('family_mm', 'CREATE TABLE public.lessons (id text PRIMARY KE
 failing_push('schema mismatch', target_url($target, 'family1', 'Tgt-S3cret', 'family_mm'),
 	qr/schema mismatch: table public\.lessons column score is text on the target but integer on the source/);
 
-my ($rc, $out, $err) = $source->psql('app', 'SELECT sunsync_push(999)');
+($rc, $out, $err) = $source->psql('app', 'SELECT sunsync_push(999)');
 like($err, qr/configuration 999 does not exist/, 'an unknown id is an error naming it');
 
 # A run that a crash interrupts does not stay IN_PROGRESS.
