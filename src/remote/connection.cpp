@@ -43,24 +43,12 @@ struct Params {
 
 Params connection_params(const std::string &url, const ConnectOptions &opt)
 {
-	char *err = nullptr;
-	std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> parsed(
-		PQconninfoParse(url.c_str(), &err), PQconninfoFree);
-	if (!parsed) {
-		std::string why = err ? err : "out of memory";
-		PQfreemem(err);
-		throw Error("08001", "invalid target URL", scrub_secrets(first_line(why.c_str()), url));
-	}
-	std::map<std::string, std::string> set;
-	for (auto *o = parsed.get(); o->keyword; o++)
-		if (o->val && o->val[0])
-			set[o->keyword] = o->val;
-
 	// The same rules as when the URL was stored, with this server's settings.
 	UrlPolicy policy;
 	policy.superuser = opt.trusted;
 	policy.allow_private_targets = opt.allow_private_targets;
-	check_target_url(url, policy, resolve_host);
+	TargetUrl checked = check_target_url(url, policy, resolve_host);
+	UrlOptions set = checked.options;
 
 	std::string host = set.count("host") ? set["host"] : "";
 	std::string hostaddr;
@@ -68,15 +56,7 @@ Params connection_params(const std::string &url, const ConnectOptions &opt)
 		hostaddr = set["hostaddr"];
 	else {
 		// first allowed address of each host
-		std::string item;
-		std::vector<std::string> hosts;
-		for (char c : host + ",") {
-			if (c == ',') {
-				hosts.push_back(item);
-				item.clear();
-			} else
-				item += c;
-		}
+		std::vector<std::string> hosts = split_comma_list(host);
 		for (const auto &h : hosts) {
 			std::string chosen;
 			if (classify_address(h) != AddressClass::Invalid)

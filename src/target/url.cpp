@@ -84,23 +84,6 @@ UrlPieces split_url(const std::string &url)
 	return pieces;
 }
 
-std::vector<std::string> split_list(const char *value)
-{
-	std::vector<std::string> out;
-	if (!value)
-		return out;
-	std::string s(value), item;
-	for (char c : s) {
-		if (c == ',') {
-			out.push_back(item);
-			item.clear();
-		} else
-			item += c;
-	}
-	out.push_back(item);
-	return out;
-}
-
 [[noreturn]] void refuse(const char *code, std::string message, std::string detail = {},
 						 std::string hint = {})
 {
@@ -159,6 +142,42 @@ std::string scrub_secrets(const std::string &text, const std::string &url)
 	return out;
 }
 
+std::vector<std::string> split_comma_list(const std::string &value)
+{
+	std::vector<std::string> out;
+	if (value.empty())
+		return out;
+	std::string item;
+	for (char c : value) {
+		if (c == ',') {
+			out.push_back(item);
+			item.clear();
+		} else
+			item += c;
+	}
+	out.push_back(item);
+	return out;
+}
+
+UrlOptions parse_url_options(const std::string &url)
+{
+	char *errmsg = nullptr;
+	std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
+		PQconninfoParse(url.c_str(), &errmsg), PQconninfoFree);
+	if (!options) {
+		std::string why = errmsg ? errmsg : "out of memory";
+		PQfreemem(errmsg);
+		while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
+			why.pop_back();
+		refuse(sqlstate::invalid_parameter_value, "invalid target URL", scrub_secrets(why, url));
+	}
+	UrlOptions set;
+	for (PQconninfoOption *o = options.get(); o->keyword; o++)
+		if (o->val && o->val[0])
+			set[o->keyword] = o->val;
+	return set;
+}
+
 TargetUrl check_target_url(const std::string &url, const UrlPolicy &policy,
 						   const HostResolver &resolve)
 {
@@ -168,27 +187,13 @@ TargetUrl check_target_url(const std::string &url, const UrlPolicy &policy,
 			   "Connection strings of the form key=value are not accepted.",
 			   "Write it as postgresql://user:password@host:port/dbname.");
 
-	char *errmsg = nullptr;
-	std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
-		PQconninfoParse(url.c_str(), &errmsg), PQconninfoFree);
-	if (!options) {
-		std::string why = errmsg ? errmsg : "out of memory";
-		PQfreemem(errmsg);
-		while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
-			why.pop_back();
-		refuse(sqlstate::invalid_parameter_value, "invalid target URL",
-			   scrub_secrets(why, url));
-	}
-	std::map<std::string, std::string> set;
-	for (PQconninfoOption *o = options.get(); o->keyword; o++)
-		if (o->val && o->val[0])
-			set[o->keyword] = o->val;
-
+	UrlOptions set = parse_url_options(url);
 	TargetUrl target;
+	target.options = set;
 	target.masked = mask_url(url);
-	target.hosts = split_list(set.count("host") ? set["host"].c_str() : nullptr);
+	target.hosts = split_comma_list(set["host"]);
 	std::vector<std::string> hostaddrs =
-		split_list(set.count("hostaddr") ? set["hostaddr"].c_str() : nullptr);
+		split_comma_list(set["hostaddr"]);
 	if (target.hosts.empty() && hostaddrs.empty())
 		refuse(sqlstate::invalid_parameter_value, "target URL must name a host",
 			   "Without a host, libpq would use a Unix-domain socket of this server.");
@@ -205,7 +210,7 @@ TargetUrl check_target_url(const std::string &url, const UrlPolicy &policy,
 	target.dbname = set["dbname"];
 	target.user = set.count("user") ? set["user"] : "";
 	// libpq checks these only when it connects; a DBA wants to hear now.
-	for (const auto &port : split_list(set.count("port") ? set["port"].c_str() : nullptr)) {
+	for (const auto &port : split_comma_list(set["port"])) {
 		char *end = nullptr;
 		long n = port.empty() ? 5432 : std::strtol(port.c_str(), &end, 10);
 		if ((!port.empty() && *end != '\0') || n < 1 || n > 65535)

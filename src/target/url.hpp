@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,11 @@ struct UrlPolicy {
 // Host name -> its addresses; throws sunsync::Error when it cannot resolve.
 using HostResolver = std::function<std::vector<std::string>(const std::string &)>;
 
+// The options a URL sets (libpq keyword -> value), as PQconninfoParse reads them.
+using UrlOptions = std::map<std::string, std::string>;
+
 struct TargetUrl {
+	UrlOptions options;
 	std::vector<std::string> hosts;
 	std::string dbname;
 	std::string user;
@@ -31,6 +36,12 @@ std::string mask_url(const std::string &url);
 
 // Replaces every password found in url, raw or percent-decoded, inside text.
 std::string scrub_secrets(const std::string &text, const std::string &url);
+
+// Parses with libpq; a malformed URL is an Error whose detail shows no password.
+UrlOptions parse_url_options(const std::string &url);
+
+// "a,b,,c" -> {a, b, "", c}: libpq's host, hostaddr and port lists.
+std::vector<std::string> split_comma_list(const std::string &value);
 
 // Validates a target URL; throws sunsync::Error naming what is wrong.
 TargetUrl check_target_url(const std::string &url, const UrlPolicy &policy,
