@@ -19,7 +19,7 @@ constexpr size_t max_identifier_bytes = NAMEDATALEN - 1;
 TargetUrl checked_url(const std::string &url)
 {
 	UrlPolicy policy;
-	policy.superuser = superuser();
+	policy.superuser = pg::guard([] { return superuser(); });
 	policy.allow_private_targets = sunsync_allow_private_targets;
 	policy.require_ssl = sunsync_require_ssl;
 	return check_target_url(url, policy, resolve_host);
@@ -80,7 +80,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_create_config)
 				  "target_schema must be a name of 1 to " + std::to_string(max_identifier_bytes) + " bytes");
 
 	TargetUrl target = checked_url(url);
-	bool by_superuser = superuser();
+	bool by_superuser = pg::guard([] { return superuser(); });
 	std::string role = std::to_string(GetUserId());
 
 	pg::Spi spi;
@@ -107,7 +107,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_update_config)
 	std::optional<TargetUrl> target;
 	if (url)
 		target = checked_url(*url);
-	bool by_superuser = superuser(); // before we act as the catalog owner
+	bool by_superuser = pg::guard([] { return superuser(); }); // before we act as the catalog owner
 
 	pg::CatalogOwnerScope as_owner;
 	auto found = spi.run("SELECT 1 FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE", {id});
