@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 LESSONS=${1:-1000000}
 REPS=${2:-5}
 scripts/setup.sh >/dev/null
+command -v bc >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bc >/dev/null
 export PATH=/usr/lib/postgresql/15/bin:$PATH
 source test/lib/cluster.sh
 
