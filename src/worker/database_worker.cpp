@@ -31,31 +31,29 @@ const char *interrupted =
 	"the run was interrupted before it finished: the server restarted or its worker was stopped";
 
 // Returns false when sunsync is not installed in this database.
+//
+// The runs in flight are read inside each UPDATE, after its snapshot is
+// taken: a run whose IN_PROGRESS the snapshot sees had its slot before, and
+// still has it unless it finished, in which case the UPDATE's recheck of the
+// newest row version no longer matches.  So no live run is ever failed here.
 bool recover_stale_runs()
 {
-	std::string active = "{";
-	{
-		shm::Locked lock(LW_SHARED);
-		for (const auto &s : shm::shared()->slots)
-			if (s.in_use && s.dbid == MyDatabaseId)
-				active += (active.size() > 1 ? "," : "") + std::to_string(s.config_id);
-	}
-	active += "}";
-	bool installed = false;
 	pg::guard([] {
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 	});
-	installed = pg::guard([] { return OidIsValid(get_extension_oid("sunsync", true)); });
+	bool installed = pg::guard([] { return OidIsValid(get_extension_oid("sunsync", true)); });
 	if (installed) {
 		pg::Spi spi;
-		spi.run("UPDATE sunsync.configs SET status = 'FAILED', last_error = $2 "
-				"WHERE status = 'IN_PROGRESS' AND id <> ALL ($1::bigint[])",
-				{active, std::string(interrupted)});
-		spi.run("UPDATE sunsync.history SET status = 'FAILED', finished_at = now(), error = $2 "
-				"WHERE status = 'IN_PROGRESS' AND config_id <> ALL ($1::bigint[])",
-				{active, std::string(interrupted)});
+		spi.run("UPDATE sunsync.configs SET status = 'FAILED', last_error = $1 "
+				"WHERE status = 'IN_PROGRESS' "
+				"  AND id NOT IN (SELECT config_id FROM sunsync.active_runs())",
+				{std::string(interrupted)});
+		spi.run("UPDATE sunsync.history SET status = 'FAILED', finished_at = now(), error = $1 "
+				"WHERE status = 'IN_PROGRESS' "
+				"  AND config_id NOT IN (SELECT config_id FROM sunsync.active_runs())",
+				{std::string(interrupted)});
 	}
 	pg::guard([] {
 		PopActiveSnapshot();
