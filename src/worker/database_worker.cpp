@@ -62,11 +62,13 @@ bool recover_stale_runs()
 	return installed;
 }
 
+// Frees this database's entry, so that only databases with sunsync hold one.
 void forget_this_database()
 {
 	shm::Locked lock(LW_EXCLUSIVE);
 	for (auto &d : shm::shared()->databases)
 		if (d.dbid == MyDatabaseId) {
+			d.dbid = InvalidOid;
 			d.wanted = false;
 			d.worker_pid = 0;
 		}

@@ -79,8 +79,6 @@ void manage_databases()
 		Oid dbid = sh->databases[i].dbid;
 		bool wanted = sh->databases[i].wanted;
 		LWLockRelease(sh->lock);
-		if (!OidIsValid(dbid))
-			continue;
 		if (database_handles[i]) {
 			pid_t pid;
 			if (GetBackgroundWorkerPid(database_handles[i], &pid) != BGWH_STOPPED)
@@ -90,7 +88,7 @@ void manage_databases()
 			// a restart waits a little, so a failing worker does not spin
 			database_next_start[i] = TimestampTzPlusMilliseconds(now, 5000);
 		}
-		if (!wanted || now < database_next_start[i])
+		if (!OidIsValid(dbid) || !wanted || now < database_next_start[i])
 			continue;
 		if (!worker::start_database_worker(dbid, &database_handles[i]))
 			database_next_start[i] = TimestampTzPlusMilliseconds(now, 5000);

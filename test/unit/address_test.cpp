@@ -2,12 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <string>
+
 using namespace sunsync;
 
 struct Case {
 	const char *ip;
 	AddressClass expected;
 };
+
+// Shown by name in test output (not as raw bytes).
+void PrintTo(const Case &c, std::ostream *os) { *os << c.ip; }
 
 class Classify : public ::testing::TestWithParam<Case> {};
 
@@ -31,7 +37,13 @@ INSTANTIATE_TEST_SUITE_P(
 		Case{"ff02::1", AddressClass::Multicast}, Case{"255.255.255.255", AddressClass::Reserved},
 		Case{"8.8.8.8", AddressClass::Public}, Case{"203.0.113.7", AddressClass::Public},
 		Case{"2001:db8::1", AddressClass::Public}, Case{"64:ff9b::a00:1", AddressClass::Private},
-		Case{"db.example.com", AddressClass::Invalid}, Case{"", AddressClass::Invalid}));
+		Case{"db.example.com", AddressClass::Invalid}, Case{"", AddressClass::Invalid}),
+	[](const ::testing::TestParamInfo<Case> &info) {
+		std::string name = std::to_string(info.index) + "_";
+		for (const char *p = info.param.ip; *p; p++)
+			name += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
+		return name;
+	});
 
 TEST(ResolveHost, LocalhostResolvesToLoopback)
 {
