@@ -17,6 +17,7 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 }
@@ -62,6 +63,30 @@ bool recover_stale_runs()
 	return installed;
 }
 
+// Whether CREATE EXTENSION or a push asked for this worker in the last 30 s.
+bool recently_requested()
+{
+	TimestampTz requested = 0;
+	{
+		shm::Locked lock(LW_SHARED);
+		for (const auto &d : shm::shared()->databases)
+			if (d.dbid == MyDatabaseId)
+				requested = d.requested_at;
+	}
+	if (requested == 0 || pg::guard([requested] {
+			return TimestampDifferenceExceeds(requested, GetCurrentTimestamp(), 30000);
+		}))
+		return false;
+	pg::guard([] {
+		int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+						   PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	});
+	return true;
+}
+
 // Frees this database's entry, so that only databases with sunsync hold one.
 void forget_this_database()
 {
@@ -92,6 +117,8 @@ void sunsync_database_worker_main(Datum arg)
 				pg::guard([] { ProcessConfigFile(PGC_SIGHUP); });
 			}
 			if (!recover_stale_runs()) {
+				if (recently_requested())
+					continue; // CREATE EXTENSION may not have committed yet
 				forget_this_database();
 				break;
 			}

@@ -33,6 +33,7 @@ using namespace sunsync;
 
 // The launcher's own memory: worker handles are valid only in this process.
 BackgroundWorkerHandle *database_handles[shm::max_databases];
+Oid database_handle_db[shm::max_databases]; // the database each handle serves
 TimestampTz database_next_start[shm::max_databases];
 BackgroundWorkerHandle *run_handles[shm::max_slots];
 bool warned_no_worker_slot = false;
@@ -85,11 +86,14 @@ void manage_databases()
 				continue;
 			pfree(database_handles[i]);
 			database_handles[i] = nullptr;
-			// a restart waits a little, so a failing worker does not spin
-			database_next_start[i] = TimestampTzPlusMilliseconds(now, 5000);
+			// a worker that stopped while still wanted failed: its restart
+			// waits a little, so that it does not spin
+			if (wanted && dbid == database_handle_db[i])
+				database_next_start[i] = TimestampTzPlusMilliseconds(now, 5000);
 		}
 		if (!OidIsValid(dbid) || !wanted || now < database_next_start[i])
 			continue;
+		database_handle_db[i] = dbid;
 		if (!worker::start_database_worker(dbid, &database_handles[i]))
 			database_next_start[i] = TimestampTzPlusMilliseconds(now, 5000);
 	}

@@ -103,7 +103,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 			} else
 				queue_full = true;
 		}
-		shm::want_database(MyDatabaseId);
+		shm::want_database(MyDatabaseId, true);
 	}
 	if (queue_full)
 		pg::raise("53400", "too many sync requests are waiting", {},
@@ -179,7 +179,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_wake_launcher)
 	require_shared();
 	{
 		shm::Locked lock(LW_EXCLUSIVE);
-		shm::want_database(MyDatabaseId);
+		shm::want_database(MyDatabaseId, true);
 	}
 	shm::wake_launcher();
 	PG_RETURN_VOID();

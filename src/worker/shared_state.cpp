@@ -70,22 +70,27 @@ Request *queued_request(Oid dbid, int64 config_id)
 	return nullptr;
 }
 
-void want_database(Oid dbid)
+void want_database(Oid dbid, bool requested)
 {
-	Database *free_entry = nullptr;
+	Database *entry = nullptr;
 	for (auto &d : state->databases) {
 		if (d.dbid == dbid) {
-			d.wanted = true;
-			return;
+			entry = &d;
+			break;
 		}
-		if (d.dbid == InvalidOid && !free_entry)
-			free_entry = &d;
+		if (d.dbid == InvalidOid && !entry)
+			entry = &d;
 	}
-	if (free_entry) {
-		free_entry->dbid = dbid;
-		free_entry->wanted = true;
-		free_entry->worker_pid = 0;
+	if (!entry)
+		return; // more databases with sunsync than entries: runs still work
+	if (entry->dbid != dbid) {
+		entry->dbid = dbid;
+		entry->worker_pid = 0;
+		entry->requested_at = 0;
 	}
+	entry->wanted = true;
+	if (requested)
+		entry->requested_at = GetCurrentTimestamp();
 }
 
 void wake_launcher()

@@ -57,6 +57,9 @@ struct Database {
 	Oid dbid;      // InvalidOid: free entry
 	bool wanted;   // keep a worker running for it
 	int worker_pid;
+	// when CREATE EXTENSION or a push asked for it: the worker may start
+	// before that transaction commits, so it waits a little for the extension
+	TimestampTz requested_at;
 };
 
 struct Shared {
@@ -88,8 +91,9 @@ public:
 // Under the lock: the slot running (dbid, config), or nullptr.
 RunSlot *running_slot(Oid dbid, int64 config_id);
 Request *queued_request(Oid dbid, int64 config_id);
-// Under the lock: marks dbid as wanted, adding it when unknown.
-void want_database(Oid dbid);
+// Under the lock: marks dbid as wanted, adding it when unknown.  A request
+// (CREATE EXTENSION, a push) also stamps requested_at.
+void want_database(Oid dbid, bool requested = false);
 void wake_launcher();
 // Under the lock: records how a run ended, for waiters; frees nothing.
 void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error,

@@ -135,9 +135,10 @@ is($source->safe_psql('app', "SELECT count(*) FROM sunsync_history WHERE config_
 is($source->safe_psql('app', "SELECT count(*) FROM sunsync_progress"), '0', 'no run in flight afterwards');
 
 # The launcher restarts a database worker that stops.
+ok($source->poll_query_until('app', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE backend_type = 'sunsync worker' AND datname = 'app'}), 'the database has its sunsync worker');
 my $worker_pid = $source->safe_psql('app', q{SELECT pid FROM pg_stat_activity
 	WHERE backend_type = 'sunsync worker' AND datname = 'app'});
-ok($worker_pid > 0, 'the database has its sunsync worker');
 $source->safe_psql('app', "SELECT pg_terminate_backend($worker_pid)");
 ok($source->poll_query_until('app', qq{SELECT count(*) = 1 FROM pg_stat_activity
 	WHERE backend_type = 'sunsync worker' AND datname = 'app' AND pid <> $worker_pid}),
@@ -154,6 +155,9 @@ $source->safe_psql('later', q{
 	SELECT sunsync_set_root('owners', 'id');
 	SELECT sunsync_add_table('notes');
 });
+ok($source->poll_query_until('later', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE backend_type = 'sunsync worker' AND datname = 'later'}),
+	'CREATE EXTENSION alone gets the new database its worker');
 $target->safe_psql('postgres', 'CREATE DATABASE later_target OWNER family1');
 my $later = $source->safe_psql('later', "SELECT sunsync_create_config(1, '"
 	  . target_url($target, 'family1', 'Tgt-S3cret', 'later_target') . "')");
