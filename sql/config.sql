@@ -106,6 +106,18 @@ SELECT sunsync_update_config(max(id), continuous => true) FROM sunsync_configs W
 SELECT sunsync_delete_config(max(id)) FROM sunsync_configs WHERE owner = '7';
 RESET ROLE;
 
+-- sunsync_push: errors that need no target (the targets above are never
+-- contacted), and the views of runs, empty so far.
+SELECT sunsync_push(NULL);
+SELECT sunsync_push(12345);
+SELECT sunsync_push(12345, wait => true);
+SELECT * FROM sunsync_history;
+SELECT * FROM sunsync_progress;
+SET ROLE config_app;
+SELECT sunsync_push(1);
+SELECT * FROM sunsync_history;
+RESET ROLE;
+
 -- No password anywhere a role could read it back.
 SELECT count(*) AS passwords_shown FROM sunsync_configs
  WHERE target_url LIKE '%S3cret%' OR coalesce(last_error, '') LIKE '%S3cret%';
