@@ -1,4 +1,4 @@
--- sunsync 0.1: scope and configuration API.
+-- sunsync 0.1: scope, configurations, push, run history and progress.
 \echo Use "CREATE EXTENSION sunsync" to load this file. \quit
 
 -- Internal state lives in schema sunsync, readable by no one but its owner.

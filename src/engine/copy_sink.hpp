@@ -1,7 +1,7 @@
 // Streams the rows of a source query into a COPY ... FROM STDIN on the
 // target: a DestReceiver for SPI_execute_extended encodes each tuple in COPY
 // binary format (type send functions) or COPY text format, and hands the
-// buffer to the connection every 64 kB.  PostgreSQL's COPY TO has no data
+// buffer to the connection every 256 kB.  PostgreSQL's COPY TO has no data
 // callback in version 15, hence this receiver.
 #pragma once
 

@@ -1,5 +1,6 @@
-// The worker of one database.  It exits at once where sunsync is not
-// installed (and the launcher forgets the database until a push names it).
+// The worker of one database.  Where sunsync is not installed it exits (and
+// the launcher forgets the database until CREATE EXTENSION or a push names
+// it), after waiting up to 30 s when one of those just asked for it.
 // Otherwise it marks runs that a crash, a restart or a killed worker left
 // IN_PROGRESS as FAILED, at start and whenever the launcher asks again.
 #include "pg/guard.hpp"

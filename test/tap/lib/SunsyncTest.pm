@@ -10,8 +10,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(new_source new_target load_sunschool rows_digest compare_tables
-  target_url poll_status repo_file);
+our @EXPORT = qw(new_source new_target target_login load_sunschool rows_digest
+  compare_tables target_url poll_status repo_file);
 
 my $root = $ENV{SUNSYNC_ROOT} or die "SUNSYNC_ROOT is not set";
 
@@ -49,6 +49,14 @@ sub new_target
 	close $hba;
 	$node->start;
 	return $node;
+}
+
+# A login on the target with a password, and the databases it owns.
+sub target_login
+{
+	my ($target, $role, $password, @databases) = @_;
+	$target->safe_psql('postgres', "CREATE ROLE $role LOGIN PASSWORD '$password'");
+	$target->safe_psql('postgres', "CREATE DATABASE $_ OWNER $role") for @databases;
 }
 
 sub target_url

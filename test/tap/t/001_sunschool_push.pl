@@ -13,12 +13,8 @@ use Test::More;
 my ($rc, $out, $err);
 my $source = new_source('source');
 my $target = new_target('target');
-$target->safe_psql('postgres', q{
-	CREATE ROLE family1 LOGIN PASSWORD 'Tgt-S3cret';
-	CREATE DATABASE family1 OWNER family1;
-	CREATE ROLE limited LOGIN PASSWORD 'Tgt-S3cret';
-	CREATE DATABASE family_mm OWNER family1;
-});
+target_login($target, 'family1', 'Tgt-S3cret', 'family1', 'family_mm');
+target_login($target, 'limited', 'Tgt-S3cret');
 load_sunschool($source, 'app', 'families => 4', 'learners_per_family => 3',
 	'lessons_per_learner => 30', 'big_family_lessons => 3000');
 

@@ -13,11 +13,7 @@ use Test::More;
 
 my $source = new_source('source2');
 my $target = new_target('target2');
-$target->safe_psql('postgres', q{
-	CREATE ROLE tenant LOGIN PASSWORD 'Tgt-S3cret';
-	CREATE DATABASE tenant_a OWNER tenant;
-	CREATE DATABASE tenant_b OWNER tenant;
-});
+target_login($target, 'tenant', 'Tgt-S3cret', 'tenant_a', 'tenant_b');
 
 my $A = 'aaaaaaaa-0000-0000-0000-000000000001';
 my $B = 'bbbbbbbb-0000-0000-0000-000000000001';

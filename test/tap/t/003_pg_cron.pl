@@ -14,10 +14,7 @@ my $source = new_source('cron_source',
 	"cron.use_background_workers = on");
 $source->restart; # cron.* settings need the library loaded at start
 my $target = new_target('cron_target');
-$target->safe_psql('postgres', q{
-	CREATE ROLE family1 LOGIN PASSWORD 'Tgt-S3cret';
-	CREATE DATABASE family1 OWNER family1;
-});
+target_login($target, 'family1', 'Tgt-S3cret', 'family1');
 load_sunschool($source, 'app', 'families => 2', 'learners_per_family => 2',
 	'lessons_per_learner => 5', 'big_family_lessons => 0');
 my $url = target_url($target, 'family1', 'Tgt-S3cret', 'family1');
