@@ -1,7 +1,7 @@
 # PGXS build of the sunsync extension (C++17).
 EXTENSION = sunsync
 MODULE_big = sunsync
-DATA = extension/sunsync--0.1.sql
+DATA = extension/sunsync--0.1.sql extension/sunsync--0.2.sql extension/sunsync--0.1--0.2.sql
 PGFILEDESC = "sunsync - per-tenant push replication"
 
 SRCS := $(sort $(wildcard src/*.cpp src/*/*.cpp))

@@ -5,6 +5,7 @@
 #include "pg/args.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
+#include "remote/connection.hpp"
 #include "settings.hpp"
 #include "target/address.hpp"
 #include "target/url.hpp"
@@ -22,7 +23,7 @@ TargetUrl checked_url(const std::string &url)
 	policy.superuser = pg::guard([] { return superuser(); });
 	policy.allow_private_targets = sunsync_allow_private_targets;
 	policy.require_ssl = sunsync_require_ssl;
-	return check_target_url(url, policy, resolve_host);
+	return check_target_url(url, policy, remote::resolver(sunsync_connect_timeout_ms));
 }
 
 std::string hex_bytea(const std::string &bytes)

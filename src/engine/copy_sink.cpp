@@ -116,7 +116,7 @@ bool sink_receive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContextReset(sink->tuple_context);
 	sink->rows++;
 	if (sink->progress.rows_done && (sink->rows & 1023) == 0)
-		*sink->progress.rows_done += 1024;
+		pg_atomic_fetch_add_u64(sink->progress.rows_done, 1024);
 	if (buf->len >= flush_bytes)
 		send_buffer(sink);
 	return true;
@@ -130,7 +130,7 @@ void sink_destroy(DestReceiver *) {}
 uint64 stream_query(const std::string &select_sql, bool binary, remote::Connection &conn,
 					CopyProgress progress)
 {
-	int64 counted_before = progress.rows_done ? *progress.rows_done : 0;
+	uint64 counted_before = progress.rows_done ? pg_atomic_read_u64(progress.rows_done) : 0;
 	uint64 rows = pg::guard([&] {
 		auto *sink = static_cast<CopySink *>(palloc0(sizeof(CopySink)));
 		sink->pub.receiveSlot = sink_receive;
@@ -161,7 +161,7 @@ uint64 stream_query(const std::string &select_sql, bool binary, remote::Connecti
 		return n;
 	});
 	if (progress.rows_done)
-		*progress.rows_done = counted_before + static_cast<int64>(rows);
+		pg_atomic_write_u64(progress.rows_done, counted_before + rows);
 	return rows;
 }
 

@@ -7,6 +7,10 @@
 
 #include "pg/postgres.hpp"
 
+extern "C" {
+#include "port/atomics.h"
+}
+
 #include <string>
 
 namespace sunsync::remote {
@@ -16,7 +20,7 @@ class Connection;
 namespace sunsync::engine {
 
 struct CopyProgress {
-	int64 *rows_done; // shared-memory counter, may be null
+	pg_atomic_uint64 *rows_done; // shared-memory counter, may be null
 	volatile bool *stop;
 };
 

@@ -15,6 +15,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "commands/extension.h"
+#include "mb/pg_wchar.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 }
@@ -91,8 +92,6 @@ struct Config {
 
 } // namespace
 
-extern "C" volatile sig_atomic_t sunsync_stop_requested;
-
 RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 {
 	RunOutcome out;
@@ -100,9 +99,6 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 	std::string run_id;
 	uint64 rows = 0;
 	auto check_stop = [slot, &id] {
-		if (sunsync_stop_requested)
-			throw Error("57P01", "the run was stopped: the worker received SIGTERM",
-						{}, "Push again once the server is back.");
 		if (slot->stop)
 			throw Error("57P01", "the run was stopped: configuration " + id + " was deleted");
 	};
@@ -135,6 +131,9 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 		options.connect_timeout_ms = sunsync_connect_timeout_ms;
 		options.statement_timeout_ms = sunsync_statement_timeout_ms;
 		options.check_stop = check_stop;
+		// the worker's text is in the database's encoding (its own client
+		// encoding is SQL_ASCII: no conversion); the target converts it
+		options.client_encoding = GetDatabaseEncodingName();
 		remote::Connection conn(url, options);
 
 		in_transaction(true, [&] {

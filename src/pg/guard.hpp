@@ -4,7 +4,9 @@
 //    longjmp lands here, the whole ErrorData (SQLSTATE, message, detail, hint,
 //    context) is copied into a sunsync::Error and thrown, so C++ destructors
 //    above run as usual.  The callable itself must not own objects with
-//    destructors while it calls PostgreSQL: a longjmp would skip them.
+//    destructors while it calls PostgreSQL: a longjmp would skip them.  Keep
+//    its C++ work to assignments into variables of the caller, made after
+//    the PostgreSQL call that can fail.
 //
 //  * SUNSYNC_SQL_FUNCTION(name): defines an SQL-callable function whose body
 //    is C++.  Every exception is caught; the error is reported with ereport
@@ -26,7 +28,8 @@ public:
 		: exception_stack_(PG_exception_stack), context_stack_(error_context_stack)
 	{
 	}
-	~ErrorStackSaver()
+	~ErrorStackSaver() { restore(); }
+	void restore()
 	{
 		PG_exception_stack = exception_stack_;
 		error_context_stack = context_stack_;
@@ -53,6 +56,9 @@ auto guard(F &&f) -> decltype(f())
 		PG_exception_stack = &local_sigjmp_buf;
 		return f();
 	}
+	// The handlers of the caller come back before anything else runs: an
+	// error while copying the error must not jump into this finished frame.
+	saver.restore();
 	rethrow_pg_error(caller_context);
 }
 

@@ -43,43 +43,31 @@ struct Params {
 
 Params connection_params(const std::string &url, const ConnectOptions &opt)
 {
-	// The same rules as when the URL was stored, with this server's settings.
+	// The same rules as when the URL was stored, with this server's settings;
+	// the addresses checked are the ones used.
 	UrlPolicy policy;
 	policy.superuser = opt.trusted;
 	policy.allow_private_targets = opt.allow_private_targets;
-	TargetUrl checked = check_target_url(url, policy, resolve_host);
+	TargetUrl checked = check_target_url(url, policy, resolver(opt.connect_timeout_ms));
 	UrlOptions set = checked.options;
 
-	std::string host = set.count("host") ? set["host"] : "";
-	std::string hostaddr;
-	if (set.count("hostaddr"))
-		hostaddr = set["hostaddr"];
-	else {
-		// first allowed address of each host
-		std::vector<std::string> hosts = split_comma_list(host);
-		for (const auto &h : hosts) {
-			std::string chosen;
-			if (classify_address(h) != AddressClass::Invalid)
-				chosen = h;
-			else
-				for (const auto &ip : resolve_host(h)) {
-					AddressClass c = classify_address(ip);
-					if (c == AddressClass::Public || opt.allow_private_targets) {
-						chosen = ip;
-						break;
-					}
-				}
-			hostaddr += (hostaddr.empty() ? "" : ",") + chosen;
-		}
+	std::string hosts, addrs, ports;
+	for (size_t i = 0; i < checked.endpoints.size(); i++) {
+		const Endpoint &e = checked.endpoints[i];
+		hosts += (i ? "," : "") + e.host;
+		addrs += (i ? "," : "") + e.hostaddr;
+		ports += (i ? "," : "") + e.port;
 	}
-	set["hostaddr"] = hostaddr;
+	set["host"] = hosts;
+	set["hostaddr"] = addrs;
+	set["port"] = ports;
 	set.erase("connect_timeout"); // ours applies, through WaitLatchOrSocket
 	set["keepalives"] = "1";
 	set["keepalives_idle"] = "30";
 	set["keepalives_interval"] = "10";
 	set["keepalives_count"] = "3";
 	set["application_name"] = "sunsync";
-	set["client_encoding"] = "UTF8";
+	set["client_encoding"] = opt.client_encoding;
 	if (!opt.trusted)
 		set["passfile"] = "/dev/null"; // never the server's own .pgpass
 
@@ -88,7 +76,9 @@ Params connection_params(const std::string &url, const ConnectOptions &opt)
 		p.keys.push_back(k);
 		p.values.push_back(v);
 	}
-	p.where = (host.empty() ? hostaddr : host) + ":" + (set.count("port") ? set["port"] : "5432");
+	const Endpoint &first = checked.endpoints.front();
+	p.where = (first.host.empty() ? first.hostaddr : first.host) + ":" +
+			  (first.port.empty() ? "5432" : first.port);
 	p.user = set.count("user") ? set["user"] : "";
 	return p;
 }
@@ -119,6 +109,24 @@ Error connect_error(const std::string &where, const std::string &user, const std
 }
 
 } // namespace
+
+HostResolver resolver(int timeout_ms)
+{
+	return [timeout_ms](const std::string &host) {
+		return resolve_host(
+			host,
+			[] {
+				pg::guard([] {
+					int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+									   PG_WAIT_EXTENSION);
+					if (rc & WL_LATCH_SET)
+						ResetLatch(MyLatch);
+					CHECK_FOR_INTERRUPTS();
+				});
+			},
+			timeout_ms);
+	};
+}
 
 Connection::Connection(const std::string &url, ConnectOptions options)
 	: conn_(nullptr, PQfinish), options_(std::move(options)), url_(url)
@@ -162,6 +170,13 @@ Connection::Connection(const std::string &url, ConnectOptions options)
 			throw;
 		}
 	}
+	// As dblink does: a login that a non-superuser configured must have
+	// been checked with its own password, not let in by trust or by
+	// credentials of this server (peer, certificates, Kerberos).
+	if (!options_.trusted && !PQconnectionUsedPassword(conn_.get()))
+		throw Error("28000", "target " + where_ + " did not ask for the password of user \"" + p.user + "\"",
+					"A configuration created by a non-superuser must authenticate with the password in its URL.",
+					"Require password authentication (scram-sha-256) for this login in the target's pg_hba.conf.");
 	if (PQsetnonblocking(conn_.get(), 1) != 0)
 		throw Error("08001", "could not switch the target connection to non-blocking mode");
 	int timeout = options_.statement_timeout_ms;
@@ -243,14 +258,18 @@ void Connection::fail_result(PGresult *res, const std::string &sql)
 				{}, "target statement: " + sql.substr(0, 200));
 }
 
+TimestampTz Connection::statement_deadline() const
+{
+	if (options_.statement_timeout_ms <= 0)
+		return 0;
+	int ms = options_.statement_timeout_ms;
+	// a little after the target's own statement_timeout, which says more
+	return pg::guard([ms] { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms + 2000); });
+}
+
 std::vector<std::vector<std::optional<std::string>>> Connection::query(const std::string &sql)
 {
-	deadline_ = 0; // the target's statement_timeout bounds statements
-	if (options_.statement_timeout_ms > 0)
-		deadline_ = pg::guard([&] {
-			return TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-											   options_.statement_timeout_ms + 5000);
-		});
+	deadline_ = statement_deadline();
 	if (!PQsendQuery(conn_.get(), sql.c_str()))
 		throw Error("08006", "could not send a statement to target " + where_,
 					first_line(PQerrorMessage(conn_.get())));
@@ -278,7 +297,9 @@ std::vector<std::vector<std::optional<std::string>>> Connection::query(const std
 
 void Connection::copy_begin(const std::string &sql)
 {
-	deadline_ = 0;
+	// The target's statement_timeout ends a COPY that runs too long; this
+	// deadline ends one whose target stopped reading (or answering) at all.
+	deadline_ = statement_deadline();
 	if (!PQsendQuery(conn_.get(), sql.c_str()))
 		throw Error("08006", "could not send COPY to target " + where_,
 					first_line(PQerrorMessage(conn_.get())));
@@ -303,10 +324,9 @@ void Connection::copy_send(const char *data, size_t len)
 		wait_for(WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE, "sending COPY data");
 		PQconsumeInput(conn_.get());
 	}
-	// keep libpq's buffer from growing without bound
-	if (PQflush(conn_.get()) < 0)
-		throw Error("08006", "lost the connection to target " + where_ + " during COPY",
-					first_line(PQerrorMessage(conn_.get())));
+	// In non-blocking mode libpq grows its buffer rather than refuse data:
+	// nothing more is queued until the target has taken what we gave it.
+	flush("sending COPY data");
 }
 
 uint64 Connection::copy_end()

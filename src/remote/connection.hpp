@@ -1,10 +1,15 @@
-// One libpq connection to a target, used only from a background worker.
-// Non-blocking throughout: every wait goes through WaitLatchOrSocket with a
-// deadline, and SIGTERM or a stop request ends it with an error.  Errors are
-// sunsync::Error with a message that names the cause and never a password.
+// One libpq connection to a target.  libpq is used in non-blocking mode
+// after the connection starts: every wait (connect, statement, COPY) goes
+// through WaitLatchOrSocket with a deadline and CHECK_FOR_INTERRUPTS, so
+// SIGTERM, a cancel or a stop request ends it.  The host name is resolved
+// once, asynchronously, and libpq is given the checked addresses (hostaddr),
+// so it resolves nothing itself.  Errors are sunsync::Error with a message
+// that names the cause and never a password.
 #pragma once
 
 #include "pg/postgres.hpp"
+
+#include "target/url.hpp"
 
 #include <libpq-fe.h>
 
@@ -21,9 +26,14 @@ struct ConnectOptions {
 	bool trusted = false;    // created by a superuser: may use server files
 	int connect_timeout_ms = 10000;
 	int statement_timeout_ms = 600000;
+	std::string client_encoding = "UTF8"; // the source database's encoding
 	// Called after every wait; throws to stop (SIGTERM, config deleted).
 	std::function<void()> check_stop;
 };
+
+// Resolves host names for the URL rules, abandoning the lookup on a cancel
+// or SIGTERM (CHECK_FOR_INTERRUPTS) and after timeout_ms.
+HostResolver resolver(int timeout_ms);
 
 class Connection {
 public:
@@ -47,6 +57,7 @@ public:
 
 private:
 	void wait_for(int events, const char *doing);
+	TimestampTz statement_deadline() const;
 	void flush(const char *doing);
 	PGresult *next_result(const char *doing);
 	[[noreturn]] void fail_result(PGresult *res, const std::string &sql);

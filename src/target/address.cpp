@@ -6,9 +6,11 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 namespace sunsync {
 
@@ -92,20 +94,20 @@ const char *address_class_phrase(AddressClass c)
 	return "an unknown kind of address";
 }
 
-std::vector<std::string> resolve_host(const std::string &host)
-{
+namespace {
+
+// One lookup in flight.  When the caller abandons it, glibc's helper thread
+// still writes into it later, so it is then leaked on purpose, never freed.
+struct Lookup {
+	std::string name;
 	addrinfo hints{};
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	addrinfo *raw = nullptr;
-	int rc = getaddrinfo(host.c_str(), nullptr, &hints, &raw);
-	if (rc != 0)
-		throw Error(sqlstate::invalid_parameter_value,
-					"could not resolve target host \"" + host + "\"", gai_strerror(rc),
-					"Check the host name in the target URL.");
-	std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(raw, freeaddrinfo);
+	gaicb request{};
+};
+
+std::vector<std::string> numeric_addresses(const addrinfo *list)
+{
 	std::vector<std::string> out;
-	for (addrinfo *ai = list.get(); ai; ai = ai->ai_next) {
+	for (const addrinfo *ai = list; ai; ai = ai->ai_next) {
 		char buf[INET6_ADDRSTRLEN] = {};
 		const void *addr = ai->ai_family == AF_INET
 							   ? static_cast<const void *>(&reinterpret_cast<sockaddr_in *>(ai->ai_addr)->sin_addr)
@@ -114,6 +116,50 @@ std::vector<std::string> resolve_host(const std::string &host)
 			out.emplace_back(buf);
 	}
 	return out;
+}
+
+[[noreturn]] void unresolved(const std::string &host, const std::string &why)
+{
+	throw Error(sqlstate::invalid_parameter_value, "could not resolve target host \"" + host + "\"",
+				why, "Check the host name in the target URL.");
+}
+
+} // namespace
+
+std::vector<std::string> resolve_host(const std::string &host, const ResolveWait &wait, int timeout_ms)
+{
+	auto lookup = std::make_unique<Lookup>();
+	lookup->name = host;
+	lookup->hints.ai_family = AF_UNSPEC;
+	lookup->hints.ai_socktype = SOCK_STREAM;
+	lookup->request.ar_name = lookup->name.c_str();
+	lookup->request.ar_request = &lookup->hints;
+	gaicb *requests[1] = {&lookup->request};
+	if (int rc = getaddrinfo_a(GAI_NOWAIT, requests, 1, nullptr); rc != 0)
+		unresolved(host, gai_strerror(rc));
+
+	auto started = std::chrono::steady_clock::now();
+	int status;
+	while ((status = gai_error(&lookup->request)) == EAI_INPROGRESS) {
+		bool timed_out = timeout_ms > 0 && std::chrono::steady_clock::now() - started >
+												std::chrono::milliseconds(timeout_ms);
+		try {
+			if (timed_out)
+				unresolved(host, "The lookup did not finish within " + std::to_string(timeout_ms) + " ms.");
+			if (wait)
+				wait();
+			else
+				std::this_thread::sleep_for(std::chrono::milliseconds(10));
+		} catch (...) {
+			if (gai_cancel(&lookup->request) != EAI_CANCELED)
+				lookup.release(); // still in use by the resolver's thread
+			throw;
+		}
+	}
+	if (status != 0)
+		unresolved(host, gai_strerror(status));
+	std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(lookup->request.ar_result, freeaddrinfo);
+	return numeric_addresses(list.get());
 }
 
 } // namespace sunsync

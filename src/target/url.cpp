@@ -250,23 +250,29 @@ TargetUrl check_target_url(const std::string &url, const UrlPolicy &policy,
 
 	// Check every address libpq could connect to: a hostaddr where given,
 	// otherwise every address the host name resolves to.
+	std::vector<std::string> ports = split_comma_list(set["port"]);
 	size_t n = std::max(target.hosts.size(), hostaddrs.size());
 	for (size_t i = 0; i < n; i++) {
 		std::string addr = i < hostaddrs.size() ? hostaddrs[i] : "";
 		std::string host = i < target.hosts.size() ? target.hosts[i] : "";
-		if (!addr.empty()) {
-			check_address(addr, addr, policy);
-			continue;
-		}
-		if (host.empty())
+		std::string port = ports.size() == 1 ? ports[0] : i < ports.size() ? ports[i] : "";
+		std::vector<std::string> addresses;
+		if (!addr.empty())
+			addresses = {addr};
+		else if (host.empty())
 			refuse(sqlstate::invalid_parameter_value, "target URL has an empty host",
 				   "An empty host means a Unix-domain socket of this server.");
-		if (classify_address(host) != AddressClass::Invalid) {
-			check_address(host, host, policy);
-			continue;
+		else if (classify_address(host) != AddressClass::Invalid)
+			addresses = {host};
+		else
+			addresses = resolve(host);
+		if (addresses.empty())
+			refuse(sqlstate::invalid_parameter_value,
+				   "could not resolve target host \"" + host + "\"", "It has no address.");
+		for (const auto &ip : addresses) {
+			check_address(addr.empty() ? host : ip, ip, policy);
+			target.endpoints.push_back({host, ip, port});
 		}
-		for (const auto &ip : resolve(host))
-			check_address(host, ip, policy);
 	}
 	return target;
 }

@@ -21,8 +21,18 @@ using HostResolver = std::function<std::vector<std::string>(const std::string &)
 // The options a URL sets (libpq keyword -> value), as PQconninfoParse reads them.
 using UrlOptions = std::map<std::string, std::string>;
 
+// One address a connection may go to: the host as written (for TLS and for
+// messages), the checked address libpq must use, and the port.
+struct Endpoint {
+	std::string host, hostaddr, port;
+};
+
 struct TargetUrl {
 	UrlOptions options;
+	// Every address that was checked, in libpq's order.  A connection goes
+	// to exactly these (hostaddr), so a name is resolved once, here, and
+	// cannot point elsewhere by the time libpq connects.
+	std::vector<Endpoint> endpoints;
 	std::vector<std::string> hosts;
 	std::string dbname;
 	std::string user;

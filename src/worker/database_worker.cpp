@@ -2,7 +2,8 @@
 // the launcher forgets the database until CREATE EXTENSION or a push names
 // it), after waiting up to 30 s when one of those just asked for it.
 // Otherwise it marks runs that a crash, a restart or a killed worker left
-// IN_PROGRESS as FAILED, at start and whenever the launcher asks again.
+// IN_PROGRESS as FAILED, at start, whenever a run worker exits without
+// recording how its run ended, and every sunsync.naptime.
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "settings.hpp"
@@ -17,6 +18,7 @@ extern "C" {
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 #include "utils/snapmgr.h"
@@ -97,44 +99,89 @@ void forget_this_database()
 			d.dbid = InvalidOid;
 			d.wanted = false;
 			d.worker_pid = 0;
+			d.worker_latch = nullptr;
 		}
+}
+
+// Takes this database's entry; false when another worker already has it
+// (two launchers may each have started one).
+bool claim_entry(Oid dbid)
+{
+	shm::Locked lock(LW_EXCLUSIVE);
+	for (auto &d : shm::shared()->databases)
+		if (d.dbid == dbid) {
+			if (d.worker_pid != 0 && d.worker_pid != MyProcPid)
+				return false;
+			d.worker_pid = MyProcPid;
+			d.worker_latch = MyLatch;
+			d.starting_since = 0;
+			return true;
+		}
+	return false;
+}
+
+// Runs after the transaction cleanup (registered before the connection).
+void database_worker_exit(int, Datum arg)
+{
+	Oid dbid = DatumGetObjectId(arg);
+	shm::Locked lock(LW_EXCLUSIVE);
+	for (auto &d : shm::shared()->databases)
+		if (d.dbid == dbid && d.worker_pid == MyProcPid) {
+			d.worker_pid = 0;
+			d.worker_latch = nullptr;
+			if (d.wanted) // stopped while still wanted: restart after a pause
+				d.restart_after = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
+		}
+	shm::wake_launcher();
+}
+
+void database_loop()
+{
+	for (;;) {
+		pg::guard([] { CHECK_FOR_INTERRUPTS(); });
+		if (ConfigReloadPending) {
+			ConfigReloadPending = false;
+			pg::guard([] { ProcessConfigFile(PGC_SIGHUP); });
+		}
+		if (!recover_stale_runs()) {
+			if (recently_requested())
+				continue; // CREATE EXTENSION may not have committed yet
+			forget_this_database();
+			return;
+		}
+		pg::guard([] {
+			int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   sunsync_naptime_ms, PG_WAIT_EXTENSION);
+			if (rc & WL_LATCH_SET)
+				ResetLatch(MyLatch);
+		});
+	}
 }
 
 } // namespace
 
+// SIGTERM goes to PostgreSQL's die(): the worker exits at the next
+// CHECK_FOR_INTERRUPTS, and the launcher starts another one after a pause.
 void sunsync_database_worker_main(Datum arg)
 {
 	Oid dbid = DatumGetObjectId(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGTERM, die);
+	if (!claim_entry(dbid))
+		proc_exit(0); // a duplicate: the database already has its worker
+	before_shmem_exit(database_worker_exit, ObjectIdGetDatum(dbid));
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	pgstat_report_appname("sunsync worker");
 
+	bool failed = false;
 	try {
-		while (!ShutdownRequestPending) {
-			if (ConfigReloadPending) {
-				ConfigReloadPending = false;
-				pg::guard([] { ProcessConfigFile(PGC_SIGHUP); });
-			}
-			if (!recover_stale_runs()) {
-				if (recently_requested())
-					continue; // CREATE EXTENSION may not have committed yet
-				forget_this_database();
-				break;
-			}
-			pg::guard([] {
-				int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								   sunsync_naptime_ms, PG_WAIT_EXTENSION);
-				if (rc & WL_LATCH_SET)
-					ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
-			});
-		}
-	} catch (const Error &e) {
-		// the launcher starts this worker again after a pause
-		ereport(LOG, (errmsg("sunsync worker for database %u failed: %s", dbid, e.message().c_str())));
-		proc_exit(1);
+		database_loop();
+	} catch (...) {
+		pg::keep_current_exception();
+		failed = true;
 	}
+	if (failed)
+		pg::report_kept_error(); // FATAL in a worker: logged; restarted after a pause
 	proc_exit(0);
 }

@@ -1,6 +1,7 @@
 // The launcher: starts a worker for every database that has sunsync (found
 // at start-up, or named by a push), restarts those that die, and starts one
 // run worker per queued push while fewer than sunsync.max_workers run.
+#include "pg/guard.hpp"
 #include "settings.hpp"
 #include "worker/shared_state.hpp"
 #include "worker/workers.hpp"
@@ -19,6 +20,7 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "tcop/tcopprot.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -31,12 +33,18 @@ namespace {
 
 using namespace sunsync;
 
-// The launcher's own memory: worker handles are valid only in this process.
+// Handles are valid only in the launcher that registered the worker.  A
+// launcher that restarts has none for the workers still running: it learns
+// of them from shared memory, where each worker claims its entry or slot.
 BackgroundWorkerHandle *database_handles[shm::max_databases];
-Oid database_handle_db[shm::max_databases]; // the database each handle serves
-TimestampTz database_next_start[shm::max_databases];
 BackgroundWorkerHandle *run_handles[shm::max_slots];
+uint64 run_handle_ticket[shm::max_slots]; // the run each handle was started for
 bool warned_no_worker_slot = false;
+
+// A worker registered by an earlier launcher that has not claimed its entry
+// or slot after this long never started.
+constexpr int unclaimed_grace_ms = 30000;
+constexpr int restart_pause_ms = 5000;
 
 void fill_worker(BackgroundWorker &w, const char *function)
 {
@@ -51,24 +59,34 @@ void fill_worker(BackgroundWorker &w, const char *function)
 }
 
 // Every database that accepts connections; each gets a worker once, which
-// exits at once where sunsync is not installed.
+// exits at once where sunsync is not installed.  The catalog is read first,
+// then the lock is taken: no LWLock is held across a scan.
 void want_all_databases()
 {
+	Oid found[shm::max_databases];
+	int n = 0;
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
 	Relation rel = table_open(DatabaseRelationId, AccessShareLock);
 	TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
 	HeapTuple tup;
-	LWLockAcquire(shm::shared()->lock, LW_EXCLUSIVE);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != nullptr) {
 		auto *db = reinterpret_cast<Form_pg_database>(GETSTRUCT(tup));
-		if (db->datallowconn && !db->datistemplate)
-			shm::want_database(db->oid);
+		if (db->datallowconn && !db->datistemplate && n < shm::max_databases)
+			found[n++] = db->oid;
 	}
-	LWLockRelease(shm::shared()->lock);
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
+
+	shm::Locked lock(LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+		shm::want_database(found[i]);
+}
+
+bool older_than(TimestampTz since, TimestampTz now, int ms)
+{
+	return since != 0 && TimestampDifferenceExceeds(since, now, ms);
 }
 
 void manage_databases()
@@ -76,147 +94,224 @@ void manage_databases()
 	shm::Shared *sh = shm::shared();
 	TimestampTz now = GetCurrentTimestamp();
 	for (int i = 0; i < shm::max_databases; i++) {
-		LWLockAcquire(sh->lock, LW_SHARED);
-		Oid dbid = sh->databases[i].dbid;
-		bool wanted = sh->databases[i].wanted;
-		LWLockRelease(sh->lock);
-		if (database_handles[i]) {
-			pid_t pid;
-			if (GetBackgroundWorkerPid(database_handles[i], &pid) != BGWH_STOPPED)
+		shm::Database d;
+		{
+			shm::Locked lock(LW_SHARED);
+			d = sh->databases[i];
+		}
+		if (!OidIsValid(d.dbid) || !d.wanted || d.worker_pid != 0)
+			continue;
+		if (d.starting_since != 0) {
+			// registered, not yet claimed: by us (we hold a handle) or by an
+			// earlier launcher (we wait a while for it)
+			bool stopped;
+			if (database_handles[i]) {
+				pid_t pid;
+				stopped = GetBackgroundWorkerPid(database_handles[i], &pid) == BGWH_STOPPED;
+			} else
+				stopped = older_than(d.starting_since, now, unclaimed_grace_ms);
+			if (!stopped)
 				continue;
+			shm::Locked lock(LW_EXCLUSIVE);
+			shm::Database &e = sh->databases[i];
+			if (e.dbid == d.dbid && e.worker_pid == 0) {
+				e.starting_since = 0;
+				e.restart_after = TimestampTzPlusMilliseconds(now, restart_pause_ms);
+			}
+			continue;
+		}
+		if (now < d.restart_after)
+			continue;
+		if (database_handles[i]) {
 			pfree(database_handles[i]);
 			database_handles[i] = nullptr;
-			// a worker that stopped while still wanted failed: its restart
-			// waits a little, so that it does not spin
-			if (wanted && dbid == database_handle_db[i])
-				database_next_start[i] = TimestampTzPlusMilliseconds(now, 5000);
 		}
-		if (!OidIsValid(dbid) || !wanted || now < database_next_start[i])
-			continue;
-		database_handle_db[i] = dbid;
-		if (!worker::start_database_worker(dbid, &database_handles[i]))
-			database_next_start[i] = TimestampTzPlusMilliseconds(now, 5000);
+		{
+			shm::Locked lock(LW_EXCLUSIVE);
+			shm::Database &e = sh->databases[i];
+			if (e.dbid != d.dbid || e.worker_pid != 0 || e.starting_since != 0)
+				continue;
+			e.starting_since = now;
+		}
+		if (!worker::start_database_worker(d.dbid, &database_handles[i])) {
+			shm::Locked lock(LW_EXCLUSIVE);
+			shm::Database &e = sh->databases[i];
+			e.starting_since = 0;
+			e.restart_after = TimestampTzPlusMilliseconds(now, restart_pause_ms);
+		}
 	}
 }
 
-void finish_dead_run(int i, const char *why)
+void finish_dead_run(int i, uint64 ticket, const char *why)
 {
 	shm::Shared *sh = shm::shared();
-	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	shm::RunSlot &slot = sh->slots[i];
-	if (slot.in_use) {
+	{
+		shm::Locked lock(LW_EXCLUSIVE);
+		shm::RunSlot &slot = sh->slots[i];
+		if (!slot.in_use || slot.ticket != ticket || slot.pid != 0)
+			return;
 		shm::record_outcome(slot.ticket, false, "XX000", why);
 		slot.in_use = false;
 		// the database's worker marks the run FAILED in its tables
-		shm::want_database(slot.dbid);
+		shm::wake_database_worker(slot.dbid);
 	}
-	LWLockRelease(sh->lock);
 	ConditionVariableBroadcast(&sh->outcome_cv);
 }
 
-void manage_runs()
+// Runs whose worker never claimed its slot; a worker that claimed it frees
+// it itself when it exits.
+void reap_unstarted_runs()
 {
 	shm::Shared *sh = shm::shared();
-	// runs whose worker is gone without saying how it ended
+	TimestampTz now = GetCurrentTimestamp();
 	for (int i = 0; i < shm::max_slots; i++) {
-		if (!run_handles[i])
+		shm::RunSlot s;
+		{
+			shm::Locked lock(LW_SHARED);
+			s = sh->slots[i];
+		}
+		if (!s.in_use || s.pid != 0)
 			continue;
-		pid_t pid;
-		if (GetBackgroundWorkerPid(run_handles[i], &pid) != BGWH_STOPPED)
-			continue;
-		pfree(run_handles[i]);
-		run_handles[i] = nullptr;
-		finish_dead_run(i, "the sunsync worker stopped before the run finished");
+		bool stopped;
+		if (run_handles[i] && run_handle_ticket[i] == s.ticket) {
+			pid_t pid;
+			stopped = GetBackgroundWorkerPid(run_handles[i], &pid) == BGWH_STOPPED;
+		} else
+			stopped = older_than(s.started_at, now, unclaimed_grace_ms);
+		if (stopped)
+			finish_dead_run(i, s.ticket, "the sunsync worker for the run could not start");
 	}
+}
 
+void start_queued_runs()
+{
+	shm::Shared *sh = shm::shared();
 	for (;;) {
 		int running = 0, free_slot = -1;
-		shm::Request *next = nullptr;
-		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-		for (int i = 0; i < shm::max_slots; i++) {
-			if (sh->slots[i].in_use)
-				running++;
-			else if (free_slot < 0)
-				free_slot = i;
+		shm::Request request;
+		{
+			shm::Locked lock(LW_EXCLUSIVE);
+			shm::Request *next = nullptr;
+			for (int i = 0; i < shm::max_slots; i++) {
+				if (sh->slots[i].in_use)
+					running++;
+				else if (free_slot < 0)
+					free_slot = i;
+			}
+			for (auto &r : sh->requests)
+				if (r.used && (!next || r.ticket < next->ticket))
+					next = &r;
+			if (!next || running >= sunsync_max_workers || free_slot < 0)
+				return;
+			request = *next;
+			shm::RunSlot &slot = sh->slots[free_slot];
+			slot.in_use = true;
+			slot.dbid = request.dbid;
+			slot.config_id = request.config_id;
+			slot.ticket = request.ticket;
+			slot.pid = 0;
+			slot.stop = false;
+			slot.started_at = GetCurrentTimestamp();
+			strlcpy(slot.phase, "starting", sizeof slot.phase);
+			slot.table_name[0] = '\0';
+			slot.tables_done = slot.tables_total = 0;
+			pg_atomic_write_u64(&slot.rows_done, 0);
+			next->used = false;
 		}
-		for (auto &r : sh->requests)
-			if (r.used && (!next || r.ticket < next->ticket))
-				next = &r;
-		if (!next || running >= sunsync_max_workers || free_slot < 0) {
-			LWLockRelease(sh->lock);
-			return;
-		}
-		shm::Request request = *next;
-		shm::RunSlot &slot = sh->slots[free_slot];
-		std::memset(&slot, 0, sizeof slot);
-		slot.in_use = true;
-		slot.dbid = request.dbid;
-		slot.config_id = request.config_id;
-		slot.ticket = request.ticket;
-		slot.started_at = GetCurrentTimestamp();
-		strlcpy(slot.phase, "starting", sizeof slot.phase);
-		next->used = false;
-		LWLockRelease(sh->lock);
 
-		if (!worker::start_run_worker(free_slot, request.dbid, request.config_id, &run_handles[free_slot])) {
-			// no background worker slot: put the request back and retry later
-			LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-			slot.in_use = false;
+		if (run_handles[free_slot]) {
+			pfree(run_handles[free_slot]);
+			run_handles[free_slot] = nullptr;
+		}
+		run_handle_ticket[free_slot] = request.ticket;
+		if (worker::start_run_worker(free_slot, request.ticket, request.dbid, request.config_id,
+									 &run_handles[free_slot])) {
+			warned_no_worker_slot = false;
+			continue;
+		}
+		// no background worker slot: put the request back and retry later
+		{
+			shm::Locked lock(LW_EXCLUSIVE);
+			sh->slots[free_slot].in_use = false;
 			for (auto &r : sh->requests)
 				if (!r.used) {
 					r = request;
 					r.used = true;
 					break;
 				}
-			LWLockRelease(sh->lock);
-			if (!warned_no_worker_slot)
-				ereport(WARNING,
-						(errmsg("sunsync could not start a worker for configuration %lld",
-								static_cast<long long>(request.config_id)),
-						 errhint("Raise max_worker_processes; sunsync needs sunsync.max_workers + 1 + one per database.")));
-			warned_no_worker_slot = true;
-			return;
 		}
-		warned_no_worker_slot = false;
+		if (!warned_no_worker_slot)
+			ereport(WARNING,
+					(errmsg("sunsync could not start a worker for configuration %lld",
+							static_cast<long long>(request.config_id)),
+					 errhint("Raise max_worker_processes; sunsync needs sunsync.max_workers + 1 + one per database.")));
+		warned_no_worker_slot = true;
+		return;
 	}
 }
 
-} // namespace
-
-void sunsync_launcher_main(Datum)
+void launcher_exit(int, Datum)
 {
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
-
 	shm::Shared *sh = shm::shared();
-	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	sh->launcher_pid = MyProcPid;
-	sh->launcher_latch = MyLatch;
-	// runs of a previous launcher have no handle here: their workers, if
-	// alive, finish by themselves
-	LWLockRelease(sh->lock);
+	if (!sh)
+		return;
+	shm::Locked lock(LW_EXCLUSIVE);
+	if (sh->launcher_pid == MyProcPid) {
+		sh->launcher_pid = 0;
+		sh->launcher_latch = nullptr;
+	}
+}
 
+void launcher_loop()
+{
+	shm::Shared *sh = shm::shared();
+	{
+		shm::Locked lock(LW_EXCLUSIVE);
+		sh->launcher_pid = MyProcPid;
+		sh->launcher_latch = MyLatch;
+	}
 	want_all_databases();
-	while (!ShutdownRequestPending) {
+	for (;;) {
+		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending) {
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		manage_databases();
-		manage_runs();
+		reap_unstarted_runs();
+		start_queued_runs();
 		int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
 						   PG_WAIT_EXTENSION);
 		if (rc & WL_LATCH_SET)
 			ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
 	}
-	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	sh->launcher_pid = 0;
-	sh->launcher_latch = nullptr;
-	LWLockRelease(sh->lock);
-	proc_exit(0);
+}
+
+} // namespace
+
+// SIGTERM ends the launcher through PostgreSQL's die(): CHECK_FOR_INTERRUPTS
+// exits with status 1, so the postmaster starts it again (after
+// bgw_restart_time) unless the server is shutting down.  Any C++ exception
+// is logged the same way, never std::terminate.
+void sunsync_launcher_main(Datum)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	// registered before the connection: it runs after the transaction
+	// cleanup, with every LWLock released
+	before_shmem_exit(launcher_exit, 0);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
+	bool failed = false;
+	try {
+		launcher_loop();
+	} catch (...) {
+		pg::keep_current_exception();
+		failed = true;
+	}
+	if (failed)
+		pg::report_kept_error(); // FATAL in a worker: logged, exit status 1
+	proc_exit(1);
 }
 
 namespace sunsync::worker {
@@ -244,13 +339,16 @@ bool start_database_worker(Oid dbid, BackgroundWorkerHandle **handle)
 	return RegisterDynamicBackgroundWorker(&w, handle);
 }
 
-bool start_run_worker(int slot_index, Oid dbid, int64 config_id, BackgroundWorkerHandle **handle)
+bool start_run_worker(int slot_index, uint64 ticket, Oid dbid, int64 config_id,
+					  BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker w;
 	fill_worker(w, "sunsync_run_worker_main");
 	snprintf(w.bgw_name, BGW_MAXLEN, "sunsync worker for configuration %lld in database %u",
 			 static_cast<long long>(config_id), dbid);
 	w.bgw_main_arg = Int32GetDatum(slot_index);
+	static_assert(sizeof ticket <= BGW_EXTRALEN, "the ticket travels in bgw_extra");
+	std::memcpy(w.bgw_extra, &ticket, sizeof ticket);
 	return RegisterDynamicBackgroundWorker(&w, handle);
 }
 

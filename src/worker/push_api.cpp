@@ -75,9 +75,6 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 					  {}, "See the view sunsync_configs.");
 	}
 	shm::Shared *sh = require_shared();
-	if (sh->launcher_pid == 0)
-		pg::raise(sqlstate::object_not_in_prerequisite_state, "the sunsync launcher is not running",
-				  {}, "See the server log; max_worker_processes must leave room for sunsync.");
 
 	uint64 ticket = 0;
 	bool queue_full = false;
@@ -112,12 +109,20 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 	if (!wait)
 		return pg::text_datum("IN_PROGRESS");
 
+	// The launcher may be restarting (the postmaster starts it again within
+	// seconds); a request it never picks up is not waited for forever.
 	Waited outcome;
+	int seconds_without_launcher = 0;
 	for (;;) {
 		bool pending = false;
 		outcome = look_for_outcome(ticket, pending);
 		if (outcome.found || !pending)
 			break;
+		seconds_without_launcher = sh->launcher_pid == 0 ? seconds_without_launcher + 1 : 0;
+		if (seconds_without_launcher > 30)
+			pg::raise(sqlstate::object_not_in_prerequisite_state,
+					  "the sunsync launcher is not running", "The push stays queued.",
+					  "See the server log; max_worker_processes must leave room for sunsync.");
 		pg::guard([sh] {
 			ConditionVariableTimedSleep(&sh->outcome_cv, 1000, PG_WAIT_EXTENSION);
 		});
@@ -147,10 +152,11 @@ SUNSYNC_SQL_FUNCTION(sunsync_active_runs)
 	shm::Shared *sh = require_shared();
 	{
 		shm::Locked lock(LW_SHARED);
-		for (const auto &s : sh->slots)
+		for (auto &s : sh->slots)
 			if (s.in_use && s.dbid == MyDatabaseId)
 				rows.push_back({s.config_id, s.pid, s.phase[0] ? s.phase : "starting", s.table_name,
-								s.tables_done, s.tables_total, s.rows_done});
+								s.tables_done, s.tables_total,
+								static_cast<int64>(pg_atomic_read_u64(&s.rows_done))});
 		for (const auto &r : sh->requests)
 			if (r.used && r.dbid == MyDatabaseId)
 				rows.push_back({r.config_id, 0, "queued", "", 0, 0, 0});

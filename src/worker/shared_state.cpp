@@ -38,6 +38,8 @@ void on_shmem_startup()
 		state->lock = &(GetNamedLWLockTranche(tranche))->lock;
 		state->next_ticket = 1;
 		ConditionVariableInit(&state->outcome_cv);
+		for (auto &slot : state->slots)
+			pg_atomic_init_u64(&slot.rows_done, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -86,6 +88,8 @@ void want_database(Oid dbid, bool requested)
 	if (entry->dbid != dbid) {
 		entry->dbid = dbid;
 		entry->worker_pid = 0;
+		entry->worker_latch = nullptr;
+		entry->starting_since = 0;
 		entry->requested_at = 0;
 	}
 	entry->wanted = true;
@@ -97,6 +101,13 @@ void wake_launcher()
 {
 	if (state->launcher_latch)
 		SetLatch(state->launcher_latch);
+}
+
+void wake_database_worker(Oid dbid)
+{
+	for (auto &d : state->databases)
+		if (d.dbid == dbid && d.worker_latch)
+			SetLatch(d.worker_latch);
 }
 
 void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error, const char *hint)

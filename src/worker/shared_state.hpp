@@ -10,6 +10,7 @@
 #include "pg/postgres.hpp"
 
 extern "C" {
+#include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -23,19 +24,22 @@ constexpr int max_outcomes = 256;
 constexpr int max_databases = 128;
 constexpr int error_len = 2048;
 
+// A run in flight.  The launcher fills a free slot and starts a worker for
+// it; the worker claims it (pid) and frees it when it exits, however it
+// exits (a before_shmem_exit callback), so a slot never outlives its run.
 struct RunSlot {
 	bool in_use;
 	Oid dbid;
 	int64 config_id;
 	uint64 ticket;   // the request this run serves
-	int pid;         // 0 until the worker has started
+	int pid;         // 0 until the worker has claimed the slot
 	bool stop;       // the config was deleted: stop cleanly
 	TimestampTz started_at;
 	char phase[32];
 	char table_name[2 * NAMEDATALEN + 8];
 	int tables_done;
 	int tables_total;
-	int64 rows_done;
+	pg_atomic_uint64 rows_done; // written by the run, read by any session
 };
 
 struct Request {
@@ -53,10 +57,18 @@ struct Outcome {
 	char hint[512];
 };
 
+// A database whose worker the launcher keeps alive.  The worker claims the
+// entry (worker_pid) when it starts and clears it when it exits, so a
+// launcher that restarts knows which workers still run without handles.
 struct Database {
 	Oid dbid;      // InvalidOid: free entry
 	bool wanted;   // keep a worker running for it
 	int worker_pid;
+	Latch *worker_latch;
+	// when the launcher registered a worker that has not claimed the entry yet
+	TimestampTz starting_since;
+	// a worker that exited while still wanted is started again after this
+	TimestampTz restart_after;
 	// when CREATE EXTENSION or a push asked for it: the worker may start
 	// before that transaction commits, so it waits a little for the extension
 	TimestampTz requested_at;
@@ -95,6 +107,9 @@ Request *queued_request(Oid dbid, int64 config_id);
 // (CREATE EXTENSION, a push) also stamps requested_at.
 void want_database(Oid dbid, bool requested = false);
 void wake_launcher();
+// Under the lock: wakes the worker of dbid (it then marks runs that ended
+// without recording how as FAILED).
+void wake_database_worker(Oid dbid);
 // Under the lock: records how a run ended, for waiters; frees nothing.
 void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error,
 					const char *hint = nullptr);

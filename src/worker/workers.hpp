@@ -14,9 +14,11 @@ namespace sunsync::worker {
 void register_launcher();
 
 // From the launcher: a worker for a database (stale-run recovery), and a
-// worker for one run.  Both notify the launcher when they stop.
+// worker for one run.  Each claims its entry or slot in shared memory when it
+// starts and releases it when it exits, whatever the cause.
 bool start_database_worker(Oid dbid, BackgroundWorkerHandle **handle);
-bool start_run_worker(int slot_index, Oid dbid, int64 config_id, BackgroundWorkerHandle **handle);
+bool start_run_worker(int slot_index, uint64 ticket, Oid dbid, int64 config_id,
+					  BackgroundWorkerHandle **handle);
 
 } // namespace sunsync::worker
 

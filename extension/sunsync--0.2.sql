@@ -1,0 +1,183 @@
+-- sunsync 0.2: scope, configurations, push, run history and progress.
+\echo Use "CREATE EXTENSION sunsync" to load this file. \quit
+
+-- Internal state lives in schema sunsync, readable by no one but its owner.
+CREATE SCHEMA sunsync;
+REVOKE ALL ON SCHEMA sunsync FROM PUBLIC;
+
+-- The root table and the expression that yields a row's owner (one row).
+CREATE TABLE sunsync.root (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    root_table  regclass NOT NULL,
+    owner_expr  text NOT NULL,
+    set_by      regrole NOT NULL,
+    set_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- Registered tables.  table_name, via and exclude_columns are what the DBA
+-- said; path and position are derived from them and the foreign keys.
+CREATE TABLE sunsync.tables (
+    table_name       regclass PRIMARY KEY,
+    via              text,
+    exclude_columns  text[] NOT NULL DEFAULT '{}',
+    path             jsonb NOT NULL,
+    path_text        text NOT NULL,
+    position         integer NOT NULL,
+    registered_by    regrole NOT NULL,
+    registered_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Configurations.  The target URL is kept sealed (AES-256-GCM, key in
+-- sunsync.key_file) and, for display, with its password masked.
+CREATE TABLE sunsync.configs (
+    id                    bigserial PRIMARY KEY,
+    owner                 text NOT NULL,
+    target_url_masked     text NOT NULL,
+    target_url_sealed     bytea NOT NULL,
+    continuous            boolean NOT NULL DEFAULT false,
+    target_schema         text,
+    status                text NOT NULL DEFAULT 'IDLE'
+                          CHECK (status IN ('IDLE', 'IN_PROGRESS', 'COMPLETED', 'FAILED')),
+    last_sync_at          timestamptz,
+    last_error            text,
+    created_by            regrole NOT NULL,
+    created_by_superuser  boolean NOT NULL,
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    updated_at            timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per run.
+CREATE TABLE sunsync.history (
+    run_id         bigserial PRIMARY KEY,
+    config_id      bigint NOT NULL REFERENCES sunsync.configs(id) ON DELETE CASCADE,
+    kind           text NOT NULL CHECK (kind IN ('full', 'incremental')),
+    started_at     timestamptz NOT NULL DEFAULT now(),
+    finished_at    timestamptz,
+    status         text NOT NULL CHECK (status IN ('IN_PROGRESS', 'COMPLETED', 'FAILED')),
+    rows_upserted  bigint NOT NULL DEFAULT 0,
+    rows_deleted   bigint NOT NULL DEFAULT 0,
+    error          text
+);
+CREATE INDEX ON sunsync.history (config_id, run_id);
+
+REVOKE ALL ON ALL TABLES IN SCHEMA sunsync FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA sunsync FROM PUBLIC;
+
+-- pg_dump keeps what the DBA configured.
+SELECT pg_catalog.pg_extension_config_dump('sunsync.root', '');
+SELECT pg_catalog.pg_extension_config_dump('sunsync.tables', '');
+SELECT pg_catalog.pg_extension_config_dump('sunsync.configs', '');
+SELECT pg_catalog.pg_extension_config_dump('sunsync.configs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sunsync.history', '');
+SELECT pg_catalog.pg_extension_config_dump('sunsync.history_run_id_seq', '');
+
+-- A dropped table is no longer registered (as with a publication).  Event
+-- triggers run as whoever issued the DDL: SECURITY DEFINER, so a migration
+-- role that may not read schema sunsync can still drop its own tables.
+CREATE FUNCTION sunsync.forget_dropped_tables() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM sunsync.tables t
+     USING pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_class'::regclass AND d.objid = t.table_name::oid;
+    DELETE FROM sunsync.root r
+     USING pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_class'::regclass AND d.objid = r.root_table::oid;
+END $$;
+REVOKE ALL ON FUNCTION sunsync.forget_dropped_tables() FROM PUBLIC;
+CREATE EVENT TRIGGER sunsync_forget_dropped_tables ON sql_drop
+    EXECUTE FUNCTION sunsync.forget_dropped_tables();
+
+-- Scope
+CREATE FUNCTION sunsync_set_root(root regclass, owner_expr text)
+RETURNS void LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'sunsync_set_root';
+COMMENT ON FUNCTION sunsync_set_root(regclass, text) IS
+    'Set the root table and the expression over its columns that yields a row''s owner';
+
+CREATE FUNCTION sunsync_add_table(tbl regclass, via text DEFAULT NULL,
+                                  exclude_columns text[] DEFAULT '{}')
+RETURNS void LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_add_table';
+COMMENT ON FUNCTION sunsync_add_table(regclass, text, text[]) IS
+    'Replicate a table; via chooses its first hop to the root (constraint name, or ''col -> table(col)'')';
+
+CREATE FUNCTION sunsync_remove_table(tbl regclass)
+RETURNS void LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'sunsync_remove_table';
+COMMENT ON FUNCTION sunsync_remove_table(regclass) IS
+    'Stop replicating a table; copies already on targets stay';
+
+CREATE VIEW sunsync_tables AS
+    SELECT table_name, path_text AS path, position
+      FROM sunsync.tables
+     ORDER BY position, table_name::text;
+COMMENT ON VIEW sunsync_tables IS
+    'Replicated tables, their path to the root, and an order with parents before children';
+
+-- Configurations
+CREATE FUNCTION sunsync_create_config(owner anyelement, target_url text,
+                                      continuous boolean DEFAULT false,
+                                      target_schema text DEFAULT NULL)
+RETURNS bigint LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_create_config';
+COMMENT ON FUNCTION sunsync_create_config(anyelement, text, boolean, text) IS
+    'Create a configuration that sends one owner''s rows to a target database';
+
+CREATE FUNCTION sunsync_update_config(config_id bigint, target_url text DEFAULT NULL,
+                                      continuous boolean DEFAULT NULL)
+RETURNS void LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_update_config';
+COMMENT ON FUNCTION sunsync_update_config(bigint, text, boolean) IS
+    'Change the target URL and/or the mode of a configuration; NULL keeps a field';
+
+CREATE FUNCTION sunsync_delete_config(config_id bigint)
+RETURNS void LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'sunsync_delete_config';
+COMMENT ON FUNCTION sunsync_delete_config(bigint) IS
+    'Remove a configuration; data on its target is left alone';
+
+-- Runs queued or in flight in this database, from shared memory: a push is
+-- visible to every session at once, before anything is committed.
+CREATE FUNCTION sunsync.active_runs(OUT config_id bigint, OUT pid integer, OUT phase text,
+                                    OUT table_name text, OUT tables_done integer,
+                                    OUT tables_total integer, OUT rows_done bigint)
+RETURNS SETOF record LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'sunsync_active_runs';
+
+CREATE VIEW sunsync_configs AS
+    SELECT c.id, c.owner, c.target_url_masked AS target_url, c.continuous,
+           CASE WHEN a.config_id IS NOT NULL THEN 'IN_PROGRESS' ELSE c.status END AS status,
+           c.last_sync_at, c.last_error, c.created_at, c.updated_at,
+           0::bigint AS pending_changes
+      FROM sunsync.configs c
+      LEFT JOIN sunsync.active_runs() a ON a.config_id = c.id
+     ORDER BY c.id;
+COMMENT ON VIEW sunsync_configs IS
+    'Configurations; target_url has its password replaced by ***';
+
+CREATE FUNCTION sunsync_push(config_id bigint, wait boolean DEFAULT false)
+RETURNS text LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_push';
+COMMENT ON FUNCTION sunsync_push(bigint, boolean) IS
+    'Sync a configuration now; with wait, return COMPLETED or raise the run''s error';
+
+CREATE VIEW sunsync_history AS
+    SELECT run_id, config_id, kind, started_at, finished_at, status,
+           rows_upserted, rows_deleted, error
+      FROM sunsync.history
+     ORDER BY run_id;
+COMMENT ON VIEW sunsync_history IS 'One row per run';
+
+CREATE VIEW sunsync_progress AS
+    SELECT config_id, pid, phase, table_name, tables_done, tables_total, rows_done
+      FROM sunsync.active_runs();
+COMMENT ON VIEW sunsync_progress IS 'Runs queued or in flight, live';
+
+-- Nothing is open to PUBLIC: the DBA grants what an application role needs.
+REVOKE ALL ON FUNCTION sunsync_set_root(regclass, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sunsync_add_table(regclass, text, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sunsync_remove_table(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sunsync_create_config(anyelement, text, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sunsync_update_config(bigint, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sunsync_delete_config(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sunsync_push(bigint, boolean) FROM PUBLIC;
+REVOKE ALL ON sunsync_tables, sunsync_configs, sunsync_history, sunsync_progress FROM PUBLIC;
+
+-- Tell the launcher that this database now has sunsync.
+CREATE FUNCTION sunsync.wake_launcher() RETURNS void
+LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_wake_launcher';
+REVOKE ALL ON FUNCTION sunsync.wake_launcher() FROM PUBLIC;
+SELECT sunsync.wake_launcher();
