@@ -1,7 +1,20 @@
 -- sunsync 0.1 -> 0.2
 \echo Use "ALTER EXTENSION sunsync UPDATE TO '0.2'" to load this file. \quit
 
--- Event triggers run as whoever issued the DDL (issue: a migration role got
--- "permission denied for schema sunsync" on every DROP).
-ALTER FUNCTION sunsync.forget_dropped_tables() SECURITY DEFINER;
-REVOKE ALL ON FUNCTION sunsync.forget_dropped_tables() FROM PUBLIC;
+-- The 0.1 drop trigger ran as the caller (a migration role got "permission
+-- denied for schema sunsync" on every DROP) and forgot only dropped tables.
+DROP EVENT TRIGGER sunsync_forget_dropped_tables;
+DROP FUNCTION sunsync.forget_dropped_tables();
+-- Keeps the scope true to the schema: a dropped root forgets everything, a
+-- dropped registered table is forgotten (as with a publication), a table
+-- whose path crossed a dropped table, column or foreign key is unregistered
+-- with a NOTICE, and dropping a root column that owner_expr uses fails.
+-- Event triggers run as whoever issued the DDL: SECURITY DEFINER, so a
+-- migration role that may not read schema sunsync can still drop its own
+-- tables and columns.
+CREATE FUNCTION sunsync.on_sql_drop() RETURNS event_trigger
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'sunsync_on_sql_drop';
+REVOKE ALL ON FUNCTION sunsync.on_sql_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER sunsync_sql_drop ON sql_drop
+    EXECUTE FUNCTION sunsync.on_sql_drop();

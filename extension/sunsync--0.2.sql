@@ -71,22 +71,19 @@ SELECT pg_catalog.pg_extension_config_dump('sunsync.configs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('sunsync.history', '');
 SELECT pg_catalog.pg_extension_config_dump('sunsync.history_run_id_seq', '');
 
--- A dropped table is no longer registered (as with a publication).  Event
--- triggers run as whoever issued the DDL: SECURITY DEFINER, so a migration
--- role that may not read schema sunsync can still drop its own tables.
-CREATE FUNCTION sunsync.forget_dropped_tables() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    DELETE FROM sunsync.tables t
-     USING pg_event_trigger_dropped_objects() d
-     WHERE d.classid = 'pg_class'::regclass AND d.objid = t.table_name::oid;
-    DELETE FROM sunsync.root r
-     USING pg_event_trigger_dropped_objects() d
-     WHERE d.classid = 'pg_class'::regclass AND d.objid = r.root_table::oid;
-END $$;
-REVOKE ALL ON FUNCTION sunsync.forget_dropped_tables() FROM PUBLIC;
-CREATE EVENT TRIGGER sunsync_forget_dropped_tables ON sql_drop
-    EXECUTE FUNCTION sunsync.forget_dropped_tables();
+-- Keeps the scope true to the schema: a dropped root forgets everything, a
+-- dropped registered table is forgotten (as with a publication), a table
+-- whose path crossed a dropped table, column or foreign key is unregistered
+-- with a NOTICE, and dropping a root column that owner_expr uses fails.
+-- Event triggers run as whoever issued the DDL: SECURITY DEFINER, so a
+-- migration role that may not read schema sunsync can still drop its own
+-- tables and columns.
+CREATE FUNCTION sunsync.on_sql_drop() RETURNS event_trigger
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'sunsync_on_sql_drop';
+REVOKE ALL ON FUNCTION sunsync.on_sql_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER sunsync_sql_drop ON sql_drop
+    EXECUTE FUNCTION sunsync.on_sql_drop();
 
 -- Scope
 CREATE FUNCTION sunsync_set_root(root regclass, owner_expr text)

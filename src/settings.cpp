@@ -12,6 +12,7 @@ int sunsync_max_workers = 4;
 int sunsync_naptime_ms = 10000;
 int sunsync_connect_timeout_ms = 10000;
 int sunsync_statement_timeout_ms = 600000;
+int sunsync_lock_timeout_ms = 60000;
 bool sunsync_allow_private_targets = false;
 bool sunsync_require_ssl = false;
 char *sunsync_key_file = nullptr;
@@ -37,6 +38,13 @@ void define_settings()
 		"sunsync.statement_timeout", "Time allowed to each statement on a target.",
 		"Zero disables the limit.", &sunsync_statement_timeout_ms, 600000, 0,
 		INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable(
+		"sunsync.lock_timeout",
+		"Time a run waits for its ACCESS SHARE locks on the tables it reads.",
+		"A run locks every table it reads right before its snapshot, as pg_dump "
+		"does; a TRUNCATE or table rewrite in progress makes it wait this long, then fail.",
+		&sunsync_lock_timeout_ms, 60000, 1, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+		nullptr, nullptr);
 	DefineCustomBoolVariable(
 		"sunsync.allow_private_targets",
 		"Allows target URLs whose hosts are loopback, private or link-local addresses.",

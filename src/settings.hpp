@@ -6,6 +6,7 @@ extern int sunsync_max_workers;
 extern int sunsync_naptime_ms;
 extern int sunsync_connect_timeout_ms;
 extern int sunsync_statement_timeout_ms;
+extern int sunsync_lock_timeout_ms;
 extern bool sunsync_allow_private_targets;
 extern bool sunsync_require_ssl;
 extern char *sunsync_key_file;

@@ -3,8 +3,10 @@
 #include "common/quote.hpp"
 #include "crypto/seal.hpp"
 #include "engine/copy_sink.hpp"
+#include "engine/read_locks.hpp"
 #include "engine/source_scope.hpp"
 #include "engine/target_schema.hpp"
+#include "pg/as_role.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "remote/connection.hpp"
@@ -27,9 +29,10 @@ namespace sunsync::engine {
 namespace {
 
 // Runs f in a transaction of its own (read-only repeatable read when asked:
-// one snapshot for every table of a run).
-template <typename F>
-void in_transaction(bool snapshot_read, F &&f)
+// one snapshot for every table of a run).  before_snapshot runs first, in
+// the transaction, before its snapshot is taken (to take locks).
+template <typename F, typename B = void (*)()>
+void in_transaction(bool snapshot_read, F &&f, B &&before_snapshot = [] {})
 {
 	pg::guard([snapshot_read] {
 		SetCurrentStatementStartTimestamp();
@@ -38,11 +41,12 @@ void in_transaction(bool snapshot_read, F &&f)
 			XactIsoLevel = XACT_REPEATABLE_READ;
 			XactReadOnly = true;
 		}
-		PushActiveSnapshot(GetTransactionSnapshot());
 		// qualified names in format_type() and no search_path surprises
 		set_config_option("search_path", "pg_catalog", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 						  true, 0, false);
 	});
+	before_snapshot();
+	pg::guard([] { PushActiveSnapshot(GetTransactionSnapshot()); });
 	f();
 	pg::guard([] {
 		PopActiveSnapshot();
@@ -67,24 +71,6 @@ void set_progress(shm::RunSlot *slot, const char *phase, const std::string &tabl
 	slot->tables_total = total;
 }
 
-// Runs the enclosed reads as `role`, in a security-restricted operation.
-class AsRole {
-public:
-	explicit AsRole(Oid role)
-	{
-		GetUserIdAndSecContext(&saved_user_, &saved_context_);
-		SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE |
-										 SECURITY_RESTRICTED_OPERATION);
-	}
-	~AsRole() { SetUserIdAndSecContext(saved_user_, saved_context_); }
-	AsRole(const AsRole &) = delete;
-	AsRole &operator=(const AsRole &) = delete;
-
-private:
-	Oid saved_user_;
-	int saved_context_;
-};
-
 struct Config {
 	std::string owner, sealed, target_schema;
 	bool trusted = false;
@@ -104,6 +90,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 	};
 	try {
 		Config cfg;
+		ReadSet reads;
 		in_transaction(false, [&] {
 			pg::Spi spi;
 			auto row = spi.run("SELECT owner, target_url_sealed::text, coalesce(target_schema, ''), "
@@ -136,8 +123,22 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 		options.client_encoding = GetDatabaseEncodingName();
 		remote::Connection conn(url, options);
 
+		set_progress(slot, "locking", "", 0, 0);
+		in_transaction(false, [&] {
+			pg::Spi spi;
+			reads = relations_to_read(spi);
+		});
+		for (int attempt = 1;; attempt++) {
+		bool scope_changed = false;
 		in_transaction(true, [&] {
 			pg::Spi spi;
+			// the scope changed between the lock list and the snapshot: lock
+			// the new list and take a new snapshot
+			if (ReadSet now = relations_to_read(spi); now != reads) {
+				reads = std::move(now);
+				scope_changed = true;
+				return;
+			}
 			set_progress(slot, "reading scope", "", 0, 0);
 			Scope scope = load_scope(spi, cfg.owner, cfg.target_schema);
 			// Rows are read as the role that set the root: owner_expr is its
@@ -167,7 +168,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 								(t.binary ? "binary" : "text") + ", FREEZE)");
 				CopyProgress progress{&slot->rows_done, &slot->stop};
 				{
-					AsRole as_reader(reader);
+					pg::AsRole as_reader(reader);
 					stream_query(t.select_sql, t.binary, conn, progress);
 				}
 				rows += conn.copy_end();
@@ -178,7 +179,13 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 			set_progress(slot, "committing", "", done, total);
 			check_stop();
 			conn.exec("COMMIT");
-		});
+		}, [&] { lock_for_reading(reads); });
+		if (!scope_changed)
+			break;
+		if (attempt == 3)
+			throw Error("40001", "the registered tables kept changing while the run started", {},
+						"Push again once sunsync_add_table and sunsync_remove_table calls are done.");
+		}
 
 		in_transaction(false, [&] {
 			pg::Spi spi;

@@ -1,5 +1,7 @@
 #include "engine/source_scope.hpp"
 
+#include "pg/as_role.hpp"
+#include "pg/relation_names.hpp"
 #include "scope/owner_expr.hpp"
 
 extern "C" {
@@ -35,13 +37,14 @@ void type_name(Oid type, std::string &schema, std::string &name)
 		elog(ERROR, "cache lookup failed for type %u", type);
 	auto *form = reinterpret_cast<Form_pg_type>(GETSTRUCT(tup));
 	name = NameStr(form->typname);
-	schema = get_namespace_name(form->typnamespace);
+	schema = pg::namespace_name_or_error(form->typnamespace);
 	ReleaseSysCache(tup);
 }
 
 struct Hop {
 	Oid child = InvalidOid, parent = InvalidOid;
 	bool text_compare = false;
+	std::optional<std::string> constraint; // none for a declared link
 	std::vector<std::pair<std::string, std::string>> columns; // child, parent
 };
 
@@ -85,12 +88,13 @@ ColumnSpec column_spec(const std::string &name, Oid type, int32 typmod, bool not
 
 Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema)
 {
-	auto root_row = spi.run("SELECT root_table::oid, owner_expr FROM sunsync.root");
+	auto root_row = spi.run("SELECT root_table::oid, owner_expr, set_by::oid FROM sunsync.root");
 	if (root_row.empty())
 		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set", {},
 				  "Call sunsync_set_root(root, owner_expr) first.");
 	Oid root = to_oid(root_row.rows[0][0]);
 	std::string owner_expr = *root_row.rows[0][1];
+	Oid author = to_oid(root_row.rows[0][2]);
 
 	auto regs = spi.run("SELECT table_name::oid FROM sunsync.tables ORDER BY position");
 	std::set<Oid> registered;
@@ -109,9 +113,9 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 		t.oid = to_oid(r[0]);
 		std::string oid_text = std::to_string(t.oid);
 		pg::guard([&] {
-			t.target_name = get_rel_name(t.oid);
-			t.target_schema = target_schema.empty() ? get_namespace_name(get_rel_namespace(t.oid))
-													: target_schema;
+			pg::QualifiedName source = pg::relation_name_or_error(t.oid);
+			t.target_name = source.name;
+			t.target_schema = target_schema.empty() ? source.schema : target_schema;
 		});
 		t.display = *spi.run("SELECT $1::oid::regclass::text", {oid_text}).scalar();
 
@@ -138,30 +142,17 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 			pg::raise(sqlstate::invalid_object_definition, "table " + t.display + " has no primary key",
 					  "It was dropped after the table was registered.");
 
-		// foreign keys whose parent is replicated too
-		for (const auto &c : spi.run("SELECT c.conname, c.confrelid, a.attname, fa.attname "
-									 "FROM pg_constraint c, ROWS FROM (unnest(c.conkey), unnest(c.confkey)) "
-									 "     WITH ORDINALITY k(n, fn, i), pg_attribute a, pg_attribute fa "
-									 "WHERE c.conrelid = $1::oid AND c.contype = 'f' AND c.conparentid = 0 "
-									 "  AND a.attrelid = c.conrelid AND a.attnum = k.n "
-									 "  AND fa.attrelid = c.confrelid AND fa.attnum = k.fn "
-									 "ORDER BY c.conname, k.i",
+		for (const auto &c : spi.run("SELECT conname FROM pg_constraint WHERE conrelid = $1::oid "
+									 "AND contype = 'f' ORDER BY conname",
 									 {oid_text})
-								 .rows) {
-			if (t.foreign_keys.empty() || t.foreign_keys.back().name != *c[0]) {
-				t.foreign_keys.push_back({});
-				t.foreign_keys.back().name = *c[0];
-				t.foreign_keys.back().parent = to_oid(c[1]);
-			}
-			t.foreign_keys.back().columns.push_back(*c[2]);
-			t.foreign_keys.back().parent_columns.push_back(*c[3]);
-		}
+								 .rows)
+			t.source_foreign_keys.push_back(*c[0]);
 
 		// the scoped SELECT: join hop by hop up to the root, filter on the owner
 		std::vector<Hop> hops;
 		for (const auto &h : spi.run(
 				 "SELECT e.n, (e.h->>'child_oid')::oid, (e.h->>'parent_oid')::oid, "
-				 "       (e.h->>'text_compare')::boolean, c.col, p.col "
+				 "       (e.h->>'text_compare')::boolean, c.col, p.col, e.h->>'constraint' "
 				 "FROM sunsync.tables t, jsonb_array_elements(t.path) WITH ORDINALITY e(h, n), "
 				 "     jsonb_array_elements_text(e.h->'child_columns') WITH ORDINALITY c(col, i), "
 				 "     jsonb_array_elements_text(e.h->'parent_columns') WITH ORDINALITY p(col, j) "
@@ -174,6 +165,7 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 				hops.back().child = to_oid(h[1]);
 				hops.back().parent = to_oid(h[2]);
 				hops.back().text_compare = *h[3] == "t";
+				hops.back().constraint = h[6];
 			}
 			hops.back().columns.emplace_back(*h[4], *h[5]);
 		}
@@ -188,8 +180,8 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 				// ONLY keeps inheritance children out; a partitioned table has
 				// its rows in its partitions
 				item = get_rel_relkind(rel) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
-				item += quote_qualified_identifier(get_namespace_name(get_rel_namespace(rel)),
-												   get_rel_name(rel));
+				pg::QualifiedName name = pg::relation_name_or_error(rel);
+				item += quote_qualified_identifier(name.schema, name.name);
 			});
 			return item + " " + alias;
 		};
@@ -210,8 +202,25 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 				sql += (i ? " AND " : "") + l + " OPERATOR(pg_catalog.=) " + rgt;
 			}
 		}
+		if (!hops.empty() && hops[0].constraint) {
+			ForeignKeySpec fk;
+			fk.name = *hops[0].constraint;
+			fk.parent = hops[0].parent;
+			for (const auto &[child_col, parent_col] : hops[0].columns) {
+				fk.columns.push_back(child_col);
+				fk.parent_columns.push_back(parent_col);
+			}
+			t.path_key = fk;
+		}
+
 		std::string alias = "t" + std::to_string(hops.size());
-		sql += " WHERE (" + scope::check_owner_expr(root, owner_expr, alias) +
+		std::string owner_of_row;
+		{
+			// planning folds immutable functions: only with the author's rights
+			pg::AsRole as_author(author);
+			owner_of_row = scope::check_owner_expr(root, owner_expr, alias);
+		}
+		sql += " WHERE (" + owner_of_row +
 			   ")::pg_catalog.text OPERATOR(pg_catalog.=) " + owner_literal;
 		t.select_sql = sql;
 
@@ -230,27 +239,29 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 			}
 		scope.tables.push_back(std::move(t));
 	}
-	// keep only foreign keys among replicated tables that reference a key the
-	// target will have (the parent's primary key) with columns that are sent
+	// the path's first hop becomes a target foreign key only when the parent
+	// is replicated and the target has the key it references, with the
+	// columns that are sent
 	std::map<Oid, const TableSpec *> by_oid;
 	for (const auto &t : scope.tables)
 		by_oid[t.oid] = &t;
 	for (auto &t : scope.tables) {
-		std::vector<ForeignKeySpec> kept;
-		for (const auto &fk : t.foreign_keys) {
-			auto parent = by_oid.find(fk.parent);
-			if (parent == by_oid.end())
-				continue;
+		if (!t.path_key)
+			continue;
+		const ForeignKeySpec &fk = *t.path_key;
+		auto parent = by_oid.find(fk.parent);
+		bool keep = parent != by_oid.end();
+		if (keep) {
 			std::set<std::string> pk(parent->second->primary_key.begin(), parent->second->primary_key.end());
 			std::set<std::string> ref(fk.parent_columns.begin(), fk.parent_columns.end());
-			bool sent = std::all_of(fk.columns.begin(), fk.columns.end(), [&](const std::string &c) {
-				return std::any_of(t.columns.begin(), t.columns.end(),
-								   [&](const ColumnSpec &col) { return col.name == c; });
-			});
-			if (pk == ref && sent)
-				kept.push_back(fk);
+			keep = pk == ref && fk.columns.size() == pk.size() &&
+				   std::all_of(fk.columns.begin(), fk.columns.end(), [&](const std::string &c) {
+					   return std::any_of(t.columns.begin(), t.columns.end(),
+										  [&](const ColumnSpec &col) { return col.name == c; });
+				   });
 		}
-		t.foreign_keys = kept;
+		if (!keep)
+			t.path_key.reset();
 	}
 	return scope;
 }

@@ -1,6 +1,6 @@
 // What a run copies, read from the source catalogs inside the run's snapshot:
-// each registered table with its columns, key, scoped SELECT and the
-// foreign keys among replicated tables.
+// each registered table with its columns, key, scoped SELECT and the one
+// foreign key the target gets (the first hop of its path to the root).
 #pragma once
 
 #include "pg/spi.hpp"
@@ -34,7 +34,14 @@ struct TableSpec {
 	std::string target_name;
 	std::vector<ColumnSpec> columns;
 	std::vector<std::string> primary_key;
-	std::vector<ForeignKeySpec> foreign_keys;
+	// The first hop of the table's path when it is a foreign key to a
+	// registered parent's primary key: such a parent row always belongs to
+	// the same owner, so the constraint always holds on the target.  Other
+	// foreign keys are not created (a row may refer to another owner's row).
+	std::optional<ForeignKeySpec> path_key;
+	// Every foreign key of the source table, by name: on the target, those
+	// names that sunsync created (deferrable) are its own to drop.
+	std::vector<std::string> source_foreign_keys;
 	std::string select_sql;
 	bool binary = true;
 };

@@ -110,9 +110,20 @@ void ensure_tables(remote::Connection &conn, const Scope &scope)
 
 void drop_foreign_keys(remote::Connection &conn, const Scope &scope)
 {
-	for (const auto &t : scope.tables)
-		for (const auto &fk : t.foreign_keys)
-			conn.exec("ALTER TABLE " + target_table(t) + " DROP CONSTRAINT IF EXISTS " + quote_ident(fk.name));
+	for (const auto &t : scope.tables) {
+		if (t.source_foreign_keys.empty())
+			continue;
+		std::string names;
+		for (const auto &n : t.source_foreign_keys)
+			names += (names.empty() ? "" : ", ") + quote_literal(n);
+		// sunsync's own: named after a source foreign key and deferrable (0.1
+		// created one for every foreign key among replicated tables)
+		auto own = conn.query("SELECT conname FROM pg_catalog.pg_constraint "
+							  "WHERE conrelid = " + quote_literal(target_table(t)) + "::pg_catalog.regclass "
+							  "AND contype = 'f' AND condeferrable AND conname IN (" + names + ")");
+		for (const auto &r : own)
+			conn.exec("ALTER TABLE " + target_table(t) + " DROP CONSTRAINT " + quote_ident(*r[0]));
+	}
 }
 
 void add_foreign_keys(remote::Connection &conn, const Scope &scope)
@@ -121,10 +132,10 @@ void add_foreign_keys(remote::Connection &conn, const Scope &scope)
 	for (const auto &t : scope.tables)
 		by_oid[t.oid] = &t;
 	for (const auto &t : scope.tables)
-		for (const auto &fk : t.foreign_keys)
-			conn.exec("ALTER TABLE " + target_table(t) + " ADD CONSTRAINT " + quote_ident(fk.name) +
-					  " FOREIGN KEY (" + quote_ident_list(fk.columns) + ") REFERENCES " +
-					  target_table(*by_oid.at(fk.parent)) + " (" + quote_ident_list(fk.parent_columns) +
+		if (const auto &fk = t.path_key)
+			conn.exec("ALTER TABLE " + target_table(t) + " ADD CONSTRAINT " + quote_ident(fk->name) +
+					  " FOREIGN KEY (" + quote_ident_list(fk->columns) + ") REFERENCES " +
+					  target_table(*by_oid.at(fk->parent)) + " (" + quote_ident_list(fk->parent_columns) +
 					  ") DEFERRABLE INITIALLY DEFERRED");
 }
 

@@ -15,10 +15,11 @@ void add_missing_enum_labels(remote::Connection &conn, const Scope &scope);
 void ensure_tables(remote::Connection &conn, const Scope &scope);
 
 // Inside the data transaction, around the load (as pg_restore does): the
-// foreign keys among replicated tables are dropped before the tables are
-// emptied and added again, deferrable, once they are full, so that each is
-// validated by one query instead of one check per row.  Readers never see
-// the tables without them: it all happens in one transaction.
+// foreign keys sunsync made are dropped before the tables are emptied, and
+// the path's first hop of each table is added again, deferrable, once they
+// are full, so that each is validated by one query instead of one check per
+// row.  Foreign keys that 0.1 created off the path are not added back.
+// Readers never see the tables without them: it is all one transaction.
 void drop_foreign_keys(remote::Connection &conn, const Scope &scope);
 void add_foreign_keys(remote::Connection &conn, const Scope &scope);
 

@@ -252,8 +252,9 @@ void Connection::fail_result(PGresult *res, const std::string &sql)
 					"See sunsync.statement_timeout.");
 	if (code == "23503")
 		throw Error(code, "error on target " + where_ + ": " + msg, det,
-					"A row of this owner refers to a row that belongs to another owner, which "
-					"sunsync never sends; correct the data on the source.");
+					"sunsync creates only the foreign key of each table's path to the root; a "
+					"foreign key created on the target by other means may refer to rows of "
+					"another owner, which sunsync never sends.");
 	throw Error(code, "error on target " + where_ + ": " + msg, det,
 				{}, "target statement: " + sql.substr(0, 200));
 }

@@ -1,6 +1,7 @@
 #include "scope/owner_expr.hpp"
 
 #include "pg/guard.hpp"
+#include "pg/relation_names.hpp"
 
 extern "C" {
 #include "nodes/nodeFuncs.h"
@@ -49,12 +50,11 @@ std::string check_owner_expr(Oid root, const std::string &expr, const std::strin
 	std::string deparsed;
 	try {
 		pg::guard([&] {
-			char *relname = get_rel_name(root);
-			char *nspname = get_namespace_name(get_rel_namespace(root));
+			pg::QualifiedName rel = pg::relation_name_or_error(root);
 			StringInfoData sql;
 			initStringInfo(&sql);
 			appendStringInfo(&sql, "SELECT (%s\n)::pg_catalog.text FROM ONLY %s", expr.c_str(),
-							 quote_qualified_identifier(nspname, relname));
+							 quote_qualified_identifier(rel.schema, rel.name));
 			List *raw = raw_parser(sql.data, RAW_PARSE_DEFAULT);
 			if (!is_plain_wrapper(raw)) {
 				problem = Problem::NotOneExpression;

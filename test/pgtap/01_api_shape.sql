@@ -2,7 +2,7 @@
 -- what PUBLIC may (not) touch.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS sunsync;
-SELECT plan(33);
+SELECT plan(34);
 
 SELECT has_schema('sunsync', 'internal schema sunsync exists');
 SELECT has_function('public', 'sunsync_set_root', ARRAY['regclass', 'text']);
@@ -59,8 +59,12 @@ SELECT set_eq($$SELECT c.relname::text FROM pg_extension e, unnest(e.extconfig) 
               ARRAY['root', 'tables', 'configs', 'configs_id_seq', 'history', 'history_run_id_seq'],
               'root, tables, configs and history are dumped by pg_dump');
 
-SELECT ok(EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'sunsync_forget_dropped_tables'),
-          'an event trigger forgets dropped tables');
+SELECT ok(EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'sunsync_sql_drop'),
+          'an event trigger keeps the scope true when objects are dropped');
+SELECT ok((SELECT bool_and(p.prosecdef AND p.proconfig = '{"search_path=pg_catalog, pg_temp"}')
+             FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
+            WHERE e.evtname LIKE 'sunsync%'),
+          'event trigger functions are SECURITY DEFINER with a fixed search_path');
 SELECT is((SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'), 'sunsync',
           'the library is preloaded');
 

@@ -1,0 +1,71 @@
+#include "engine/read_locks.hpp"
+
+#include "settings.hpp"
+
+extern "C" {
+#include "catalog/pg_class_d.h"
+#include "catalog/pg_inherits.h"
+#include "storage/lmgr.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+}
+
+namespace sunsync::engine {
+
+ReadSet relations_to_read(pg::Spi &spi)
+{
+	ReadSet out;
+	auto rows = spi.run("SELECT r.oid, CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = r.oid) "
+						"       THEN r.oid::pg_catalog.regclass::pg_catalog.text END, "
+						"       t.table_name::pg_catalog.text "
+						"FROM sunsync.tables t, LATERAL ("
+						"  SELECT t.table_name::pg_catalog.oid UNION "
+						"  SELECT (h->>'child_oid')::pg_catalog.oid FROM pg_catalog.jsonb_array_elements(t.path) h UNION "
+						"  SELECT (h->>'parent_oid')::pg_catalog.oid FROM pg_catalog.jsonb_array_elements(t.path) h"
+						") r(oid)");
+	for (const auto &r : rows.rows) {
+		Oid oid = static_cast<Oid>(std::stoul(*r[0]));
+		if (!r[1] || !pg::guard([oid] { return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(oid)); }))
+			pg::raise("42P01", "the path of table " + r[2].value_or("?") + " crosses a table that was dropped",
+					  "The table with OID " + std::to_string(oid) + " no longer exists.",
+					  "Register the table again with sunsync_add_table, or remove it with sunsync_remove_table.");
+		out[oid] = *r[1];
+	}
+	return out;
+}
+
+void lock_for_reading(const ReadSet &relations)
+{
+	// for the rest of the transaction: no lock wait of the run is unbounded
+	std::string timeout = std::to_string(sunsync_lock_timeout_ms) + "ms";
+	pg::guard([&] {
+		set_config_option("lock_timeout", timeout.c_str(), PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
+						  0, false);
+	});
+	for (const auto &[oid, name] : relations) {
+		bool exists = false;
+		try {
+			pg::guard([oid = oid, &exists] {
+				LockRelationOid(oid, AccessShareLock);
+				// dropped while we waited: the lock is on a relation that is gone
+				exists = SearchSysCacheExists1(RELOID, ObjectIdGetDatum(oid));
+				if (exists && get_rel_relkind(oid) == RELKIND_PARTITIONED_TABLE)
+					find_all_inheritors(oid, AccessShareLock, nullptr);
+			});
+		} catch (const Error &e) {
+			if (e.sqlstate() != "55P03")
+				throw;
+			throw Error("55P03", "could not lock table " + name + " for reading within sunsync.lock_timeout (" +
+									 timeout + ")",
+						"Another session holds a lock that conflicts with ACCESS SHARE (a TRUNCATE, "
+						"ALTER TABLE, VACUUM FULL or CLUSTER in progress).",
+						"See pg_locks for the session that holds it; the next push tries again.");
+		}
+		if (!exists)
+			pg::raise("42P01", "table " + name + " was dropped while the run started", {},
+					  "Push again: the next run reads the tables that exist then.");
+	}
+}
+
+} // namespace sunsync::engine

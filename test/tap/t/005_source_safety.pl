@@ -1,0 +1,125 @@
+# Do no harm to the source database: DDL by a plain migration role works
+# with sunsync installed; dropping what a path crosses unregisters what can
+# no longer reach the root (and a run whose path is broken fails cleanly
+# instead of crashing the server); a run locks what it reads like pg_dump,
+# so a TRUNCATE cannot make a table look empty; owner_expr is planned as
+# its author, never as the worker.
+use strict;
+use warnings;
+use lib "$ENV{SUNSYNC_ROOT}/test/tap/lib";
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use SunsyncTest;
+use Test::More;
+
+my $source = new_source('s_source', 'sunsync.lock_timeout = 2s');
+my $target = new_target('s_target');
+target_login($target, 'tenant', 'Tgt-S3cret', 'tenant');
+my $started = $source->safe_psql('app', 'SELECT pg_postmaster_start_time()');
+
+# The issue's repro: a migration role that is not a superuser.
+$source->safe_psql('app', q{
+	CREATE ROLE migrator LOGIN;
+	GRANT CREATE ON SCHEMA public TO migrator;
+	GRANT EXECUTE ON FUNCTION sunsync_set_root(regclass, text), sunsync_add_table(regclass, text, text[]),
+	                          sunsync_remove_table(regclass) TO migrator;
+});
+my ($rc, $out, $err) = $source->psql('app', q{
+	SET ROLE migrator;
+	CREATE TABLE m1 (id int PRIMARY KEY, y int);
+	ALTER TABLE m1 DROP COLUMN y;
+	DROP TABLE m1;
+}, on_error_stop => 1);
+is($rc, 0, 'a plain role drops columns and tables where sunsync is installed') or diag $err;
+
+# owner_expr calls an immutable function that refuses to run as a superuser:
+# planning folds it, so a worker that planned it with its own rights fails.
+$source->safe_psql('app', q{
+	SET ROLE migrator;
+	CREATE FUNCTION public.probe(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+	BEGIN
+	    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+	        RAISE EXCEPTION 'owner_expr ran as superuser %', current_user;
+	    END IF;
+	    RETURN $1;
+	END $$;
+	CREATE TABLE fam (id int PRIMARY KEY);
+	CREATE TABLE kid (id int PRIMARY KEY, fam_id int NOT NULL REFERENCES fam);
+	CREATE TABLE toy (id int PRIMARY KEY, kid_id int NOT NULL REFERENCES kid, name text);
+	CREATE TABLE pet (id int PRIMARY KEY, fam_id int NOT NULL REFERENCES fam, name text);
+	INSERT INTO fam VALUES (1), (2);
+	INSERT INTO kid VALUES (10, 1), (20, 2);
+	INSERT INTO toy SELECT i, CASE WHEN i % 2 = 0 THEN 10 ELSE 20 END, 'toy ' || i FROM generate_series(1, 1000) i;
+	INSERT INTO pet SELECT i, 1 + i % 2, 'pet ' || i FROM generate_series(1, 20000) i;
+	SELECT sunsync_set_root('fam', 'id + public.probe(0)');
+	SELECT sunsync_add_table('toy');
+	SELECT sunsync_add_table('pet');
+});
+my $url = target_url($target, 'tenant', 'Tgt-S3cret', 'tenant');
+my $id = $source->safe_psql('app', "SELECT sunsync_create_config(1, '$url')");
+is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED',
+	'owner_expr is planned with its author\'s rights, not the worker\'s');
+is($target->safe_psql('tenant', 'SELECT count(*) FROM public.toy'), '500', 'toys crossed kid');
+
+# A run's path crosses a table that is gone while the drop trigger is off
+# (as after a restore without event triggers): the run fails cleanly.
+$source->safe_psql('app', 'ALTER EVENT TRIGGER sunsync_sql_drop DISABLE');
+$source->safe_psql('app', 'SET ROLE migrator; DROP TABLE kid CASCADE');
+($rc, $out, $err) = $source->psql('app', "SELECT sunsync_push($id, wait => true)");
+like($err, qr/the path of table public\.toy crosses a table that was dropped/,
+	'a path through a dropped table fails the run with a clear error');
+is($source->safe_psql('app', 'SELECT pg_postmaster_start_time()'), $started, 'and the server did not restart');
+
+# With the trigger on, the drop unregisters what can no longer reach the root.
+$source->safe_psql('app', q{
+	ALTER EVENT TRIGGER sunsync_sql_drop ENABLE;
+	SET ROLE migrator;
+	CREATE TABLE kid (id int PRIMARY KEY, fam_id int NOT NULL REFERENCES fam);
+	INSERT INTO kid VALUES (10, 1), (20, 2);
+	ALTER TABLE toy ADD CONSTRAINT toy_kid_id_fkey FOREIGN KEY (kid_id) REFERENCES kid;
+	SELECT sunsync_add_table('toy');
+});
+is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'registered again, it syncs');
+($rc, $out, $err) = $source->psql('app', 'SET ROLE migrator; DROP TABLE kid CASCADE');
+is($rc, 0, 'the migration role drops the middle of a path');
+like($err, qr/NOTICE:  sunsync: table public\.toy is no longer replicated: its path to the root crossed .*table kid, which was dropped/,
+	'with a NOTICE naming the table that is no longer replicated');
+is($source->safe_psql('app', 'SELECT string_agg(table_name::text, \',\' ORDER BY position) FROM sunsync_tables'),
+	'fam,pet', 'sunsync_tables no longer shows the stale path');
+is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'and the next push works');
+
+# Locks like pg_dump: while a run holds its snapshot (here, waiting on the
+# target), a TRUNCATE of a table it reads waits for it; a TRUNCATE in
+# progress when a run starts makes it wait at most sunsync.lock_timeout.
+my $hold = $target->background_psql('tenant');
+$hold->query_safe('BEGIN; LOCK TABLE public.pet IN ACCESS EXCLUSIVE MODE;');
+$source->safe_psql('app', "SELECT sunsync_push($id)");
+ok($source->poll_query_until('app', "SELECT phase = 'preparing target' FROM sunsync_progress WHERE config_id = $id"),
+	'a run has its snapshot and waits on the target');
+($rc, $out, $err) = $source->psql('app', "SET lock_timeout = '500ms'; TRUNCATE pet");
+like($err, qr/canceling statement due to lock timeout/, 'a TRUNCATE of a table the run reads waits for the run');
+$hold->query_safe('COMMIT');
+ok(poll_status($source, 'app', $id, 'COMPLETED'), 'the run completes');
+is($target->safe_psql('tenant', 'SELECT count(*) FROM public.pet'), '10000', 'with every row of the table');
+
+$hold = $source->background_psql('app');
+$hold->query_safe('BEGIN; TRUNCATE pet;');
+($rc, $out, $err) = $source->psql('app', "SELECT sunsync_push($id, wait => true)");
+like($err, qr/could not lock table public\.pet for reading within sunsync\.lock_timeout \(2000ms\)/,
+	'a run that cannot lock a table in time fails and says why');
+$hold->query_safe('ROLLBACK');
+$hold->quit;
+is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'and succeeds once the lock is gone');
+is($target->safe_psql('tenant', 'SELECT count(*) FROM public.pet'), '10000', 'with every row');
+
+# A root column that owner_expr uses cannot be dropped; others can.
+($rc, $out, $err) = $source->psql('app', q{SET ROLE migrator; ALTER TABLE fam ADD COLUMN note text, ADD COLUMN id2 int;
+	ALTER TABLE fam DROP COLUMN note});
+is($rc, 0, 'another root column can be dropped');
+($rc, $out, $err) = $source->psql('app', 'SET ROLE migrator; ALTER TABLE fam DROP COLUMN id CASCADE');
+like($err, qr/cannot drop column public\.fam\.id: sunsync's owner_expr of root table public\.fam uses it/,
+	'dropping the column owner_expr uses fails the DDL');
+
+unlike(slurp_file($source->logfile), qr/terminate called|S3cret|server process .* was terminated by signal/,
+	'no crash and no password in the log');
+done_testing();
