@@ -1,4 +1,6 @@
-// Library entry point: settings, and the check that we were preloaded.
+// Library entry point: log masking, settings, shared memory, the launcher,
+// and the check that we were preloaded.
+#include "pg/log_masking.hpp"
 #include "pg/postgres.hpp"
 #include "settings.hpp"
 #include "worker/shared_state.hpp"
@@ -16,6 +18,7 @@ void _PG_init(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("sunsync must be loaded via shared_preload_libraries"),
 				 errhint("Add sunsync to shared_preload_libraries in postgresql.conf and restart the server.")));
+	sunsync::pg::install_log_masking();
 	sunsync::define_settings();
 	sunsync::shm::request_shared_memory();
 	sunsync::worker::register_launcher();

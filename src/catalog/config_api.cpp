@@ -3,6 +3,7 @@
 // (behaviour 1), then stored twice: sealed, and masked for display.
 #include "crypto/seal.hpp"
 #include "pg/args.hpp"
+#include "pg/log_masking.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "remote/connection.hpp"
@@ -70,6 +71,7 @@ std::string required_id(FunctionCallInfo fcinfo, int n)
 
 SUNSYNC_SQL_FUNCTION(sunsync_create_config)
 {
+	pg::mask_reported_activity(); // resolving the host may take a while
 	auto owner = pg::any_arg_as_text(fcinfo, 0);
 	if (!owner)
 		pg::raise(sqlstate::invalid_parameter_value, "owner must not be NULL");
@@ -100,6 +102,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_create_config)
 
 SUNSYNC_SQL_FUNCTION(sunsync_update_config)
 {
+	pg::mask_reported_activity();
 	std::string id = required_id(fcinfo, 0);
 	std::optional<std::string> url = pg::text_arg(fcinfo, 1);
 	std::optional<bool> continuous = pg::bool_arg(fcinfo, 2);
