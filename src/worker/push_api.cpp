@@ -1,13 +1,17 @@
 // SQL functions that talk to the workers through shared memory:
 // sunsync_push, sunsync.active_runs (behind sunsync_progress and the status
 // of sunsync_configs) and sunsync.wake_launcher.
+#include "engine/read_locks.hpp"
 #include "pg/args.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "worker/shared_state.hpp"
 
 extern "C" {
+#include "access/transam.h"
+#include "access/xact.h"
 #include "funcapi.h"
+#include "storage/lock.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
@@ -58,6 +62,37 @@ Waited look_for_outcome(uint64 ticket, bool &still_pending)
 	return w;
 }
 
+// A push that waits must be able to end: the worker cannot see a
+// configuration this transaction created or changed (nor lock its row), and
+// cannot read a table on which this transaction holds ACCESS EXCLUSIVE.
+void refuse_wait_that_cannot_end(pg::Spi &spi, const std::string &id)
+{
+	// created or updated here (an update makes a new row version); callers
+	// cannot lock the row otherwise, having no right on sunsync.configs
+	auto row = spi.run("SELECT xmin::text FROM sunsync.configs WHERE id = $1::bigint", {id});
+	TransactionId xmin = static_cast<TransactionId>(std::stoul(*row.rows[0][0]));
+	bool mine = pg::guard([xmin] { return TransactionIdIsCurrentTransactionId(xmin); });
+	if (mine)
+		pg::raise(sqlstate::object_not_in_prerequisite_state,
+				  "cannot wait for a push of configuration " + id +
+					  " in the transaction that created or changed it",
+				  "The run happens in a worker, which sees the configuration only once this transaction commits.",
+				  "Commit first, then push; or push without wait.");
+	for (const auto &[oid, name] : engine::relations_to_read(spi)) {
+		bool held = pg::guard([oid = oid] {
+			LOCKTAG tag;
+			SET_LOCKTAG_RELATION(tag, MyDatabaseId, oid);
+			return LockHeldByMe(&tag, AccessExclusiveLock);
+		});
+		if (held)
+			pg::raise(sqlstate::object_not_in_prerequisite_state,
+					  "cannot wait for a push while this transaction holds an ACCESS EXCLUSIVE lock on table " +
+						  name,
+					  "The run must read that table, and would wait for this transaction to end.",
+					  "Commit first, then push; or push without wait.");
+	}
+}
+
 } // namespace
 
 SUNSYNC_SQL_FUNCTION(sunsync_push)
@@ -73,6 +108,8 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 		if (spi.run("SELECT 1 FROM sunsync.configs WHERE id = $1::bigint", {id_text}).empty())
 			pg::raise(sqlstate::undefined_object, "configuration " + id_text + " does not exist",
 					  {}, "See the view sunsync_configs.");
+		if (wait)
+			refuse_wait_that_cannot_end(spi, id_text);
 	}
 	shm::Shared *sh = require_shared();
 

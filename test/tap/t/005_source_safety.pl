@@ -120,6 +120,25 @@ is($rc, 0, 'another root column can be dropped');
 like($err, qr/cannot drop column public\.fam\.id: sunsync's owner_expr of root table public\.fam uses it/,
 	'dropping the column owner_expr uses fails the DDL');
 
+# A push that waits never hangs on the caller's own transaction: the worker
+# cannot see a configuration created or changed in it, nor read a table it
+# holds ACCESS EXCLUSIVE on; both fail at once and say why.
+my $t0 = time;
+($rc, $out, $err) = $source->psql('app', "BEGIN; SELECT sunsync_update_config($id, continuous => false); "
+	  . "SELECT sunsync_push($id, wait => true); ROLLBACK");
+like($err, qr/cannot wait for a push of configuration $id in the transaction that created or changed it/,
+	'a push that waits for a config changed in the same transaction fails at once');
+($rc, $out, $err) = $source->psql('app', "BEGIN; SELECT sunsync_create_config(2, '$url') AS new_id \\gset\n"
+	  . "SELECT sunsync_push(:new_id, wait => true); ROLLBACK");
+like($err, qr/cannot wait for a push of configuration \d+ in the transaction that created or changed it/,
+	'so does a push of a config created in the same transaction');
+($rc, $out, $err) = $source->psql('app', "BEGIN; LOCK TABLE pet IN ACCESS EXCLUSIVE MODE; "
+	  . "SELECT sunsync_push($id, wait => true); ROLLBACK");
+like($err, qr/cannot wait for a push while this transaction holds an ACCESS EXCLUSIVE lock on table public\.pet/,
+	'and a push that waits while its caller holds a lock the run needs');
+cmp_ok(time - $t0, '<', 10, 'none of them waited');
+is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'a push after COMMIT works');
+
 unlike(slurp_file($source->logfile), qr/terminate called|S3cret|server process .* was terminated by signal/,
 	'no crash and no password in the log');
 done_testing();
