@@ -18,3 +18,14 @@ AS 'MODULE_PATHNAME', 'sunsync_on_sql_drop';
 REVOKE ALL ON FUNCTION sunsync.on_sql_drop() FROM PUBLIC;
 CREATE EVENT TRIGGER sunsync_sql_drop ON sql_drop
     EXECUTE FUNCTION sunsync.on_sql_drop();
+
+-- Renames: excluded columns, owner_expr and via follow a renamed column,
+-- constraint, table or schema, and the paths are derived again (an excluded
+-- column must never start flowing because someone renamed it).
+CREATE FUNCTION sunsync.on_ddl_command_end() RETURNS event_trigger
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'sunsync_on_ddl_command_end';
+REVOKE ALL ON FUNCTION sunsync.on_ddl_command_end() FROM PUBLIC;
+CREATE EVENT TRIGGER sunsync_ddl_command_end ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA')
+    EXECUTE FUNCTION sunsync.on_ddl_command_end();

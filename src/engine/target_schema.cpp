@@ -108,19 +108,23 @@ void ensure_tables(remote::Connection &conn, const Scope &scope)
 	}
 }
 
+// sunsync marks the foreign keys it creates with this comment, so that it
+// finds them again whatever they are called since.
+const char *const managed_key_comment = "managed by sunsync";
+
 void drop_foreign_keys(remote::Connection &conn, const Scope &scope)
 {
 	for (const auto &t : scope.tables) {
-		if (t.source_foreign_keys.empty())
-			continue;
 		std::string names;
 		for (const auto &n : t.source_foreign_keys)
-			names += (names.empty() ? "" : ", ") + quote_literal(n);
-		// sunsync's own: named after a source foreign key and deferrable (0.1
-		// created one for every foreign key among replicated tables)
+			names += ", " + quote_literal(n);
+		// sunsync's own: marked, or (made by 0.1, which did not mark them)
+		// deferrable and named after a source foreign key
 		auto own = conn.query("SELECT conname FROM pg_catalog.pg_constraint "
 							  "WHERE conrelid = " + quote_literal(target_table(t)) + "::pg_catalog.regclass "
-							  "AND contype = 'f' AND condeferrable AND conname IN (" + names + ")");
+							  "AND contype = 'f' AND (pg_catalog.obj_description(oid, 'pg_constraint') = " +
+							  quote_literal(managed_key_comment) + " OR (condeferrable AND conname IN (NULL" + names +
+							  ")))");
 		for (const auto &r : own)
 			conn.exec("ALTER TABLE " + target_table(t) + " DROP CONSTRAINT " + quote_ident(*r[0]));
 	}
@@ -136,7 +140,8 @@ void add_foreign_keys(remote::Connection &conn, const Scope &scope)
 			conn.exec("ALTER TABLE " + target_table(t) + " ADD CONSTRAINT " + quote_ident(fk->name) +
 					  " FOREIGN KEY (" + quote_ident_list(fk->columns) + ") REFERENCES " +
 					  target_table(*by_oid.at(fk->parent)) + " (" + quote_ident_list(fk->parent_columns) +
-					  ") DEFERRABLE INITIALLY DEFERRED");
+					  ") DEFERRABLE INITIALLY DEFERRED; COMMENT ON CONSTRAINT " + quote_ident(fk->name) + " ON " +
+					  target_table(t) + " IS " + quote_literal(managed_key_comment));
 }
 
 } // namespace sunsync::engine

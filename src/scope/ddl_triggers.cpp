@@ -11,14 +11,27 @@
 //    dropped: that table is unregistered, with a NOTICE naming it and what
 //    its path lost;
 //  * a column of the root that owner_expr uses dropped: the DDL fails.
+//
+// ddl_command_end of ALTER TABLE / ALTER SCHEMA ... RENAME: what the DBA
+// stated by name follows the rename (excluded columns, owner_expr, via),
+// and the paths are derived again, so that an excluded column never starts
+// flowing because it was renamed, and no path silently breaks.
 #include "pg/as_role.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
+#include "scope/scope_catalog.hpp"
+#include "scope/declared_link.hpp"
 #include "scope/owner_expr.hpp"
+#include "scope/scope_refresh.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
 #include "commands/event_trigger.h"
+#include "nodes/parsenodes.h"
+#include "utils/lsyscache.h"
 }
+
+#include <map>
 
 using namespace sunsync;
 
@@ -123,7 +136,136 @@ void check_owner_expr_survives(pg::Spi &spi)
 	}
 }
 
+// The object the rename statement changed, from PostgreSQL's own record of
+// the command: the statement's names are the caller's (search_path, and for
+// a table its old name), which this function, with its own search_path,
+// must not resolve again.  For a constraint, the table it belongs to.
+Oid renamed_object(pg::Spi &spi)
+{
+	auto row = spi.run("SELECT CASE WHEN d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass "
+					   "            THEN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = d.objid) "
+					   "            ELSE d.objid END "
+					   "FROM pg_catalog.pg_event_trigger_ddl_commands() d LIMIT 1");
+	return row.empty() || !row.rows[0][0] ? InvalidOid : static_cast<Oid>(std::stoul(*row.rows[0][0]));
+}
+
+// Whether a relation is registered or crossed by a stored path.
+bool in_scope(pg::Spi &spi, Oid relid)
+{
+	return *spi.run("SELECT EXISTS (SELECT FROM sunsync.tables t WHERE t.table_name = $1::pg_catalog.oid "
+					"  OR EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(t.path) h "
+					"             WHERE (h->>'child_oid')::pg_catalog.oid = $1::pg_catalog.oid "
+					"                OR (h->>'parent_oid')::pg_catalog.oid = $1::pg_catalog.oid))",
+					{std::to_string(relid)})
+				.scalar() == "t";
+}
+
+bool schema_in_scope(pg::Spi &spi, Oid nspid)
+{
+	return *spi.run("SELECT EXISTS (SELECT FROM sunsync.tables t, pg_catalog.pg_class c "
+					"  WHERE c.relnamespace = $1::pg_catalog.oid AND (c.oid = t.table_name "
+					"    OR EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(t.path) h "
+					"               WHERE (h->>'parent_oid')::pg_catalog.oid = c.oid)))",
+					{std::to_string(nspid)})
+				.scalar() == "t";
+}
+
+// Declared links are stored with names (canonical_via); after a rename they
+// are written again from the first hop of the stored path, with the renamed
+// column (of table `renamed`) under its new name.
+void rewrite_declared_vias(pg::Spi &spi, Oid renamed, const std::string &from, const std::string &to)
+{
+	auto rows = spi.run(
+		"SELECT t.table_name::pg_catalog.oid, h->>'child_oid', h->>'parent_oid', s.side, s.col "
+		"FROM sunsync.tables t, LATERAL (SELECT t.path->0) x(h), LATERAL ("
+		"  SELECT 'c', c, n FROM pg_catalog.jsonb_array_elements_text(h->'child_columns') WITH ORDINALITY c(c, n) "
+		"  UNION ALL "
+		"  SELECT 'p', p, n FROM pg_catalog.jsonb_array_elements_text(h->'parent_columns') WITH ORDINALITY p(p, n)"
+		") s(side, col, n) "
+		"WHERE t.via IS NOT NULL AND (h->>'declared')::boolean ORDER BY 1, s.side, s.n");
+	std::map<std::string, scope::Link> links;
+	for (const auto &r : rows.rows) {
+		scope::Link &l = links[*r[0]];
+		l.declared = true;
+		l.child_oid = static_cast<Oid>(std::stoul(*r[1]));
+		l.parent_oid = static_cast<Oid>(std::stoul(*r[2]));
+		bool child = *r[3] == "c";
+		std::string col = *r[4];
+		if ((child ? l.child_oid : l.parent_oid) == renamed && col == from)
+			col = to;
+		(child ? l.child_columns : l.parent_columns).push_back(col);
+	}
+	for (const auto &[table, link] : links)
+		spi.run("UPDATE sunsync.tables SET via = $2 WHERE table_name = $1::pg_catalog.oid",
+				{table, scope::canonical_via(link)});
+}
+
+void follow_rename(pg::Spi &spi, const scope::Root &root, RenameStmt *stmt)
+{
+	std::string from = stmt->subname ? stmt->subname : "", to = stmt->newname ? stmt->newname : "";
+	Oid relid = renamed_object(spi); // a schema's OID for ALTER SCHEMA
+	if (!OidIsValid(relid))
+		return;
+	switch (stmt->renameType) {
+	case OBJECT_COLUMN:
+		if (stmt->relationType != OBJECT_TABLE || !in_scope(spi, relid))
+			return;
+		spi.run("UPDATE sunsync.tables SET exclude_columns = pg_catalog.array_replace(exclude_columns, $2, $3) "
+				"WHERE table_name = $1::pg_catalog.oid",
+				{std::to_string(relid), from, to});
+		if (relid == root.oid) {
+			auto author = spi.run("SELECT set_by::pg_catalog.oid FROM sunsync.root").scalar();
+			std::string expr;
+			{
+				pg::AsRole as_author(static_cast<Oid>(std::stoul(*author)));
+				expr = scope::canonical_owner_expr(root.oid, root.owner_expr, from, to);
+			}
+			spi.run("UPDATE sunsync.root SET owner_expr = $1", {expr});
+		}
+		rewrite_declared_vias(spi, relid, from, to);
+		break;
+	case OBJECT_TABCONSTRAINT:
+		if (!in_scope(spi, relid))
+			return;
+		spi.run("UPDATE sunsync.tables SET via = $3 WHERE table_name = $1::pg_catalog.oid AND via = $2",
+				{std::to_string(relid), from, to});
+		break;
+	case OBJECT_TABLE:
+		if (!in_scope(spi, relid))
+			return;
+		rewrite_declared_vias(spi, InvalidOid, {}, {});
+		break;
+	case OBJECT_SCHEMA:
+		if (!schema_in_scope(spi, relid))
+			return;
+		rewrite_declared_vias(spi, InvalidOid, {}, {});
+		break;
+	default:
+		return;
+	}
+	auto current = scope::load_root(spi);
+	if (current)
+		scope::refresh_scope(spi, *current, "a rename");
+}
+
 } // namespace
+
+SUNSYNC_SQL_FUNCTION(sunsync_on_ddl_command_end)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		pg::raise("39P01", "sunsync_on_ddl_command_end is an event trigger function");
+	auto *data = reinterpret_cast<EventTriggerData *>(fcinfo->context);
+	if (data->parsetree == nullptr || !IsA(data->parsetree, RenameStmt))
+		PG_RETURN_VOID();
+	pg::Spi spi;
+	if (!extension_catalog_exists(spi))
+		PG_RETURN_VOID();
+	auto root = scope::load_root(spi);
+	if (!root)
+		PG_RETURN_VOID();
+	follow_rename(spi, *root, reinterpret_cast<RenameStmt *>(data->parsetree));
+	PG_RETURN_VOID();
+}
 
 SUNSYNC_SQL_FUNCTION(sunsync_on_sql_drop)
 {

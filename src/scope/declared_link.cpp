@@ -1,5 +1,7 @@
 #include "scope/declared_link.hpp"
 
+#include "pg/relation_names.hpp"
+
 extern "C" {
 #include "catalog/namespace.h"
 #include "nodes/pg_list.h"
@@ -62,6 +64,25 @@ void check_columns(const TableInfo &t, const std::vector<std::string> &cols)
 }
 
 } // namespace
+
+std::string canonical_via(const Link &link)
+{
+	if (!link.declared)
+		return link.name;
+	auto quoted = [](const std::string &name) {
+		const char *q = pg::guard([&] { return quote_identifier(name.c_str()); });
+		return std::string(q);
+	};
+	auto list = [&](const std::vector<std::string> &cols) {
+		std::string s;
+		for (const auto &c : cols)
+			s += (s.empty() ? "" : ", ") + quoted(c);
+		return s;
+	};
+	pg::QualifiedName parent = pg::guard([&] { return pg::relation_name_or_error(link.parent_oid); });
+	return list(link.child_columns) + " -> " + quoted(parent.schema) + "." + quoted(parent.name) + "(" +
+		   list(link.parent_columns) + ")";
+}
 
 bool is_declared_link(const std::string &via) { return via.find("->") != std::string::npos; }
 

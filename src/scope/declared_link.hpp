@@ -19,4 +19,9 @@ bool is_declared_link(const std::string &via);
 Link resolve_via(pg::Spi &spi, const TableInfo &t, const std::string &via,
 				 const std::map<std::string, std::vector<Link>> &fks);
 
+// How sunsync stores a via: a constraint name as it is; a declared link as
+// "a, b -> schema.table(x, y)" with every name quoted where needed and the
+// table schema-qualified, so that no search_path changes what it means.
+std::string canonical_via(const Link &link);
+
 } // namespace sunsync::scope

@@ -11,6 +11,7 @@ extern "C" {
 #include "parser/parser.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 }
@@ -39,7 +40,64 @@ bool is_plain_wrapper(List *raw)
 		   s->distinctClause == NIL && s->valuesLists == NIL;
 }
 
+struct Rename {
+	const char *from;
+	const char *to;
+	const char *table;
+};
+
+// Renames column references to the root's column `from` (bare, or qualified
+// by the table's name) in a raw parse tree.
+bool rename_columns(Node *node, void *context)
+{
+	if (node == nullptr)
+		return false;
+	if (IsA(node, ColumnRef)) {
+		auto *r = static_cast<Rename *>(context);
+		List *fields = reinterpret_cast<ColumnRef *>(node)->fields;
+		int n = list_length(fields);
+		Node *last = static_cast<Node *>(llast(fields));
+		Node *qualifier = n >= 2 ? static_cast<Node *>(list_nth(fields, n - 2)) : nullptr;
+		bool qualifier_ok = qualifier == nullptr || (IsA(qualifier, String) && strcmp(strVal(qualifier), r->table) == 0);
+		if (IsA(last, String) && qualifier_ok && strcmp(strVal(last), r->from) == 0)
+			castNode(String, last)->sval = pstrdup(r->to);
+		return false;
+	}
+	return raw_expression_tree_walker(node, // PostgreSQL 15 declares the walker without a prototype
+									  reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(rename_columns)), context);
+}
+
 } // namespace
+
+std::string canonical_owner_expr(Oid root, const std::string &expr, const std::string &rename_from,
+								 const std::string &rename_to)
+{
+	std::string out;
+	pg::guard([&] {
+		pg::QualifiedName rel = pg::relation_name_or_error(root);
+		StringInfoData sql;
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT (%s\n) FROM ONLY %s", expr.c_str(),
+						 quote_qualified_identifier(rel.schema, rel.name));
+		List *raw = raw_parser(sql.data, RAW_PARSE_DEFAULT);
+		if (!is_plain_wrapper(raw))
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("owner_expr must be a single expression")));
+		if (!rename_from.empty()) {
+			Rename r{rename_from.c_str(), rename_to.c_str(), rel.name};
+			auto *select = reinterpret_cast<SelectStmt *>(linitial_node(RawStmt, raw)->stmt);
+			rename_columns(linitial_node(ResTarget, select->targetList)->val, &r);
+		}
+		Query *query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql.data, nullptr, 0, nullptr);
+		Node *target = reinterpret_cast<Node *>(linitial_node(TargetEntry, query->targetList)->expr);
+		int level = NewGUCNestLevel();
+		set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+						  false);
+		char *text = deparse_expression(target, deparse_context_for(rel.name, root), false, false);
+		AtEOXact_GUC(true, level);
+		out = text;
+	});
+	return out;
+}
 
 std::string check_owner_expr(Oid root, const std::string &expr, const std::string &alias)
 {

@@ -14,4 +14,13 @@ namespace sunsync::scope {
 // (PostgreSQL's ruleutils), ready to be used in a query over root AS alias.
 std::string check_owner_expr(Oid root, const std::string &expr, const std::string &alias);
 
+// The form sunsync stores: expr analysed (under the caller's search_path)
+// and printed back by ruleutils with every function, operator and type
+// outside pg_catalog schema-qualified, so that no later search_path changes
+// what it means.  With rename_from, a column of the root renamed by ALTER
+// TABLE ... RENAME COLUMN is renamed in the expression first.  Call after
+// check_owner_expr has accepted expr (or its unrenamed form).
+std::string canonical_owner_expr(Oid root, const std::string &expr, const std::string &rename_from = {},
+								 const std::string &rename_to = {});
+
 } // namespace sunsync::scope

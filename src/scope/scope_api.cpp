@@ -7,6 +7,7 @@
 #include "scope/owner_expr.hpp"
 #include "scope/path.hpp"
 #include "scope/scope_catalog.hpp"
+#include "scope/scope_refresh.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -71,10 +72,30 @@ Root require_root(pg::Spi &spi)
 	return *root;
 }
 
+std::vector<std::string> checked_exclusions(const TableInfo &t, const std::vector<std::string> &cols)
+{
+	std::vector<std::string> out;
+	for (const auto &c : cols) {
+		if (!t.column_types.count(c))
+			pg::raise(sqlstate::undefined_column,
+					  "column \"" + c + "\" of relation " + t.name + " does not exist",
+					  {}, "exclude_columns takes column names of the table itself.");
+		if (std::find(t.primary_key.begin(), t.primary_key.end(), c) != t.primary_key.end())
+			pg::raise(sqlstate::invalid_parameter_value,
+					  "cannot exclude primary key column \"" + c + "\" of table " + t.name,
+					  "sunsync identifies rows on the target by their primary key.");
+		if (std::find(out.begin(), out.end(), c) == out.end())
+			out.push_back(c);
+	}
+	return out;
+}
+
+} // namespace
+
 // Re-derives the path and position of every registered table from its via
 // and the current foreign keys, and stores them.  Registered tables are
 // derived before the tables that reach the root through them.
-void refresh_scope(pg::Spi &spi, const Root &root, const std::string &changed)
+void sunsync::scope::refresh_scope(pg::Spi &spi, const Root &root, const std::string &changed)
 {
 	auto fks = load_foreign_keys(spi);
 	std::map<std::string, Registration> registered;
@@ -160,25 +181,6 @@ void refresh_scope(pg::Spi &spi, const Root &root, const std::string &changed)
 	}
 }
 
-std::vector<std::string> checked_exclusions(const TableInfo &t, const std::vector<std::string> &cols)
-{
-	std::vector<std::string> out;
-	for (const auto &c : cols) {
-		if (!t.column_types.count(c))
-			pg::raise(sqlstate::undefined_column,
-					  "column \"" + c + "\" of relation " + t.name + " does not exist",
-					  {}, "exclude_columns takes column names of the table itself.");
-		if (std::find(t.primary_key.begin(), t.primary_key.end(), c) != t.primary_key.end())
-			pg::raise(sqlstate::invalid_parameter_value,
-					  "cannot exclude primary key column \"" + c + "\" of table " + t.name,
-					  "sunsync identifies rows on the target by their primary key.");
-		if (std::find(out.begin(), out.end(), c) == out.end())
-			out.push_back(c);
-	}
-	return out;
-}
-
-} // namespace
 
 SUNSYNC_SQL_FUNCTION(sunsync_set_root)
 {
@@ -188,6 +190,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_set_root)
 	TableInfo t = load_table(spi, relid);
 	check_replicable(t);
 	check_owner_expr(relid, expr, "r");
+	std::string stored_expr = canonical_owner_expr(relid, expr);
 
 	auto current = load_root(spi);
 	if (current && current->oid != relid) {
@@ -211,7 +214,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_set_root)
 				"VALUES (true, $1::oid::regclass, $2, $3::oid::regrole) "
 				"ON CONFLICT (singleton) DO UPDATE SET root_table = EXCLUDED.root_table, "
 				"owner_expr = EXCLUDED.owner_expr, set_by = EXCLUDED.set_by, set_at = now()",
-				{std::to_string(relid), expr, role});
+				{std::to_string(relid), stored_expr, role});
 		spi.run("INSERT INTO sunsync.tables (table_name, path, path_text, position, registered_by) "
 				"VALUES ($1::oid::regclass, '[]', '', 0, $2::oid::regrole) "
 				"ON CONFLICT (table_name) DO NOTHING",
@@ -241,8 +244,8 @@ SUNSYNC_SQL_FUNCTION(sunsync_add_table)
 				  "via does not apply to the root table " + t.name,
 				  "The root's rows are scoped by owner_expr.",
 				  "Leave via NULL; set owner_expr with sunsync_set_root.");
-	if (via)
-		resolve_via(spi, t, *via, load_foreign_keys(spi)); // refuse a bad via before writing
+	if (via) // refuse a bad via before writing; store it so no search_path changes it
+		via = canonical_via(resolve_via(spi, t, *via, load_foreign_keys(spi)));
 
 	{
 		pg::CatalogOwnerScope as_owner;

@@ -185,7 +185,7 @@ TargetUrl check_target_url(const std::string &url, const UrlPolicy &policy,
 		refuse(sqlstate::invalid_parameter_value,
 			   "target URL must start with postgres:// or postgresql://",
 			   "Connection strings of the form key=value are not accepted.",
-			   "Write it as postgresql://user:password@host:port/dbname.");
+			   "Write it as postgresql://host:port/dbname, with user:password@ before the host.");
 
 	UrlOptions set = parse_url_options(url);
 	TargetUrl target;
@@ -206,7 +206,7 @@ TargetUrl check_target_url(const std::string &url, const UrlPolicy &policy,
 	}
 	if (!set.count("dbname"))
 		refuse(sqlstate::invalid_parameter_value, "target URL must name a database",
-			   {}, "Write it as postgresql://user:password@host:port/dbname.");
+			   {}, "Write it as postgresql://host:port/dbname, with user:password@ before the host.");
 	target.dbname = set["dbname"];
 	target.user = set.count("user") ? set["user"] : "";
 	// libpq checks these only when it connects; a DBA wants to hear now.

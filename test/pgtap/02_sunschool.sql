@@ -16,7 +16,7 @@ SELECT plan(14);
 
 SELECT results_eq(
     $$SELECT table_name::text, path, position FROM sunsync_tables ORDER BY position$$,
-    $$VALUES ('users', 'root, owner: coalesce(parent_id, id)', 1),
+    $$VALUES ('users', 'root, owner: COALESCE(parent_id, id)', 1),
              ('achievements', 'achievements.learner_id -> users.id (as text)', 2),
              ('concept_mastery', 'concept_mastery.learner_id -> users.id', 3),
              ('learner_points', 'learner_points.learner_id -> users.id', 4),
@@ -35,7 +35,7 @@ SELECT is((SELECT exclude_columns FROM sunsync.tables WHERE table_name = 'users'
 SELECT ok(NOT EXISTS (SELECT 1 FROM sunsync_tables WHERE table_name = 'lesson_templates'::regclass),
           'the shared lesson catalog is not tenant data');
 SELECT is((SELECT via FROM sunsync.tables WHERE table_name = 'achievements'::regclass),
-          'learner_id -> users(id)', 'achievements reach users through a declared link');
+          'learner_id -> sunschool_test.users(id)', 'achievements reach users through a declared link');
 SELECT throws_like($$SELECT sunsync_add_table('learning_goals', via => NULL)$$,
                    '%more than one path%', 'a two-path table needs via');
 

@@ -120,6 +120,42 @@ is($rc, 0, 'another root column can be dropped');
 like($err, qr/cannot drop column public\.fam\.id: sunsync's owner_expr of root table public\.fam uses it/,
 	'dropping the column owner_expr uses fails the DDL');
 
+# Renames: what the DBA named follows a renamed column, constraint or table,
+# so an excluded column never starts flowing and no path silently breaks.
+$source->safe_psql('app', q{
+	SET ROLE migrator;
+	CREATE TABLE note (id int PRIMARY KEY, fam_ref int, body text, secret text);
+	INSERT INTO note SELECT i, 1 + i % 2, 'note ' || i, 'hush' FROM generate_series(1, 10) i;
+	SELECT sunsync_add_table('note', via => 'fam_ref -> fam(id)', exclude_columns => '{secret}');
+	SELECT sunsync_add_table('pet', exclude_columns => '{name}');
+});
+is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'declared link and exclusions sync');
+($rc, $out, $err) = $source->psql('app', q{
+	SET ROLE migrator;
+	ALTER TABLE pet RENAME COLUMN name TO nickname;
+	ALTER TABLE note RENAME COLUMN secret TO secret_v2;
+	ALTER TABLE note RENAME COLUMN fam_ref TO family_ref;
+	ALTER TABLE fam RENAME COLUMN id TO fam_no;
+	ALTER TABLE pet RENAME CONSTRAINT pet_fam_id_fkey TO pet_family_fkey;
+	ALTER TABLE fam RENAME TO family;
+}, on_error_stop => 1);
+is($rc, 0, 'a plain role renames columns, a constraint and the root table') or diag $err;
+is($source->safe_psql('app', q{SELECT string_agg(table_name::text || ' ' || coalesce(via, '-') || ' ' ||
+	exclude_columns::text, '; ' ORDER BY table_name::text) FROM sunsync.tables}),
+	'family - {}; note family_ref -> public.family(fam_no) {secret_v2}; pet - {nickname}',
+	'excluded columns and the declared link follow the renames');
+is($source->safe_psql('app', 'SELECT owner_expr FROM sunsync.root'), '(fam_no + public.probe(0))',
+	'owner_expr follows the renamed root column, schema-qualified');
+is($source->safe_psql('app', q{SELECT path FROM sunsync_tables WHERE table_name = 'note'::regclass}),
+	'public.note.family_ref -> public.family.fam_no', 'the path shows the new names');
+is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'and the next push works');
+is($target->safe_psql('tenant', q{SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
+	WHERE attrelid IN ('public.pet'::regclass, 'public.note'::regclass) AND attnum > 0 AND NOT attisdropped
+	  AND attname IN ('nickname', 'secret', 'secret_v2')}),
+	'', 'no renamed excluded column reached the target');
+# (pet.name was on the target before it was excluded; nothing is dropped there)
+is($target->safe_psql('tenant', 'SELECT count(name) FROM public.pet'), '0', 'and no value of one');
+
 # A push that waits never hangs on the caller's own transaction: the worker
 # cannot see a configuration created or changed in it, nor read a table it
 # holds ACCESS EXCLUSIVE on; both fail at once and say why.
