@@ -29,3 +29,16 @@ REVOKE ALL ON FUNCTION sunsync.on_ddl_command_end() FROM PUBLIC;
 CREATE EVENT TRIGGER sunsync_ddl_command_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA')
     EXECUTE FUNCTION sunsync.on_ddl_command_end();
+
+-- This database's identity (see sunsync--0.2.sql); existing configurations
+-- and scope belong to it.
+CREATE TABLE sunsync.source (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    id         uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()
+);
+INSERT INTO sunsync.source DEFAULT VALUES;
+REVOKE ALL ON sunsync.source FROM PUBLIC;
+ALTER TABLE sunsync.root ADD COLUMN source_id uuid;
+ALTER TABLE sunsync.configs ADD COLUMN source_id uuid;
+UPDATE sunsync.root SET source_id = (SELECT id FROM sunsync.source);
+UPDATE sunsync.configs SET source_id = (SELECT id FROM sunsync.source);

@@ -11,7 +11,8 @@ CREATE TABLE sunsync.root (
     root_table  regclass NOT NULL,
     owner_expr  text NOT NULL,
     set_by      regrole NOT NULL,
-    set_at      timestamptz NOT NULL DEFAULT now()
+    set_at      timestamptz NOT NULL DEFAULT now(),
+    source_id   uuid     -- sunsync.source.id where the OIDs of the paths hold
 );
 
 -- Registered tables.  table_name, via and exclude_columns are what the DBA
@@ -43,7 +44,8 @@ CREATE TABLE sunsync.configs (
     created_by            regrole NOT NULL,
     created_by_superuser  boolean NOT NULL,
     created_at            timestamptz NOT NULL DEFAULT now(),
-    updated_at            timestamptz NOT NULL DEFAULT now()
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    source_id             uuid      -- sunsync.source.id of the database that may push it
 );
 
 -- One row per run.
@@ -59,6 +61,17 @@ CREATE TABLE sunsync.history (
     error          text
 );
 CREATE INDEX ON sunsync.history (config_id, run_id);
+
+-- This database's identity.  Not dumped: pg_restore gives the restored copy
+-- a new one, while pg_upgrade and physical copies (a promoted standby) keep
+-- it.  A configuration pushes only from the database it was made in (or
+-- last confirmed in with sunsync_update_config(id, target_url => ...)), so
+-- that a restored copy never pushes into the original's targets by itself.
+CREATE TABLE sunsync.source (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    id         uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()
+);
+INSERT INTO sunsync.source DEFAULT VALUES;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA sunsync FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sunsync FROM PUBLIC;

@@ -93,8 +93,9 @@ SUNSYNC_SQL_FUNCTION(sunsync_create_config)
 				  "Call sunsync_set_root(root, owner_expr) first.");
 	std::string id = *spi.run("SELECT nextval('sunsync.configs_id_seq')::text").scalar();
 	spi.run("INSERT INTO sunsync.configs (id, owner, target_url_masked, target_url_sealed, "
-			"  continuous, target_schema, created_by, created_by_superuser) "
-			"VALUES ($1::bigint, $2, $3, $4::bytea, $5::boolean, $6, $7::oid::regrole, $8::boolean)",
+			"  continuous, target_schema, created_by, created_by_superuser, source_id) "
+			"VALUES ($1::bigint, $2, $3, $4::bytea, $5::boolean, $6, $7::oid::regrole, $8::boolean, "
+			"        (SELECT id FROM sunsync.source))",
 			{id, *owner, target.masked, sealed_url(url, id), continuous ? "true" : "false",
 			 target_schema, role, by_superuser ? "true" : "false"});
 	PG_RETURN_INT64(std::stoll(id));
@@ -118,8 +119,10 @@ SUNSYNC_SQL_FUNCTION(sunsync_update_config)
 	if (found.empty())
 		no_such_config(id);
 	if (target)
+		// a new URL also confirms that this database may push it (after a restore)
 		spi.run("UPDATE sunsync.configs SET target_url_masked = $2, target_url_sealed = $3::bytea, "
-				"created_by_superuser = $4::boolean, updated_at = now() WHERE id = $1::bigint",
+				"created_by_superuser = $4::boolean, source_id = (SELECT id FROM sunsync.source), "
+				"updated_at = now() WHERE id = $1::bigint",
 				{id, target->masked, sealed_url(*url, id), by_superuser ? "true" : "false"});
 	if (continuous)
 		spi.run("UPDATE sunsync.configs SET continuous = $2::boolean, updated_at = now() "

@@ -6,7 +6,6 @@ extern "C" {
 #include "catalog/pg_class_d.h"
 #include "catalog/pg_inherits.h"
 #include "storage/lmgr.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 }
@@ -37,12 +36,8 @@ ReadSet relations_to_read(pg::Spi &spi)
 
 void lock_for_reading(const ReadSet &relations)
 {
-	// for the rest of the transaction: no lock wait of the run is unbounded
+	// the run's transactions have lock_timeout = sunsync.lock_timeout
 	std::string timeout = std::to_string(sunsync_lock_timeout_ms) + "ms";
-	pg::guard([&] {
-		set_config_option("lock_timeout", timeout.c_str(), PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
-						  0, false);
-	});
 	for (const auto &[oid, name] : relations) {
 		bool exists = false;
 		try {

@@ -10,6 +10,7 @@
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "remote/connection.hpp"
+#include "scope/scope_refresh.hpp"
 #include "settings.hpp"
 #include "target/url.hpp"
 #include "worker/shared_state.hpp"
@@ -28,6 +29,15 @@ namespace sunsync::engine {
 
 namespace {
 
+void set_lock_timeout()
+{
+	std::string timeout = std::to_string(sunsync_lock_timeout_ms) + "ms";
+	pg::guard([&] {
+		set_config_option("lock_timeout", timeout.c_str(), PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
+						  false);
+	});
+}
+
 // Runs f in a transaction of its own (read-only repeatable read when asked:
 // one snapshot for every table of a run).  before_snapshot runs first, in
 // the transaction, before its snapshot is taken (to take locks).
@@ -45,6 +55,9 @@ void in_transaction(bool snapshot_read, F &&f, B &&before_snapshot = [] {})
 		set_config_option("search_path", "pg_catalog", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 						  true, 0, false);
 	});
+	// no lock wait of a run is unbounded (a session that holds sunsync's
+	// rows and waits for this run would otherwise wait forever)
+	set_lock_timeout();
 	before_snapshot();
 	pg::guard([] { PushActiveSnapshot(GetTransactionSnapshot()); });
 	f();
@@ -91,13 +104,16 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 	try {
 		Config cfg;
 		ReadSet reads;
+		bool restored_copy = false;
 		in_transaction(false, [&] {
 			pg::Spi spi;
 			auto row = spi.run("SELECT owner, target_url_sealed::text, coalesce(target_schema, ''), "
-							   "created_by_superuser FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE",
+							   "created_by_superuser, source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source) "
+							   "FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE",
 							   {id});
 			if (row.empty())
 				throw Error("42704", "configuration " + id + " does not exist");
+			restored_copy = *row.rows[0][4] != "t";
 			cfg.owner = *row.rows[0][0];
 			cfg.sealed = from_hex(*row.rows[0][1]);
 			cfg.target_schema = *row.rows[0][2];
@@ -107,6 +123,17 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 							  "VALUES ($1::bigint, 'full', 'IN_PROGRESS') RETURNING run_id",
 							  {id})
 						  .scalar();
+		});
+
+		if (restored_copy)
+			throw Error(sqlstate::object_not_in_prerequisite_state,
+						"configuration " + id + " was made in another database: this one was restored from a dump of it",
+						"A restored copy does not push into the targets of the database it was copied from.",
+						"To push from this database, confirm the target: sunsync_update_config(" + id +
+							", target_url => '...').");
+		in_transaction(false, [&] {
+			pg::Spi spi;
+			scope::adopt_restored_scope(spi);
 		});
 
 		set_progress(slot, "connecting", "", 0, 0);

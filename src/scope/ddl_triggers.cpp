@@ -260,6 +260,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_on_ddl_command_end)
 	pg::Spi spi;
 	if (!extension_catalog_exists(spi))
 		PG_RETURN_VOID();
+	scope::adopt_restored_scope(spi);
 	auto root = scope::load_root(spi);
 	if (!root)
 		PG_RETURN_VOID();
@@ -276,6 +277,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_on_sql_drop)
 		PG_RETURN_VOID();
 	if (forget_dropped_root(spi))
 		PG_RETURN_VOID();
+	scope::adopt_restored_scope(spi);
 	check_owner_expr_survives(spi);
 	unregister_broken_paths(spi);
 	PG_RETURN_VOID();

@@ -95,6 +95,22 @@ std::vector<std::string> checked_exclusions(const TableInfo &t, const std::vecto
 // Re-derives the path and position of every registered table from its via
 // and the current foreign keys, and stores them.  Registered tables are
 // derived before the tables that reach the root through them.
+bool sunsync::scope::is_restored_scope(pg::Spi &spi)
+{
+	pg::CatalogOwnerScope as_owner;
+	return !spi.run("SELECT 1 FROM sunsync.root WHERE source_id IS DISTINCT FROM (SELECT id FROM sunsync.source)")
+				.empty();
+}
+
+bool sunsync::scope::adopt_restored_scope(pg::Spi &spi)
+{
+	if (!is_restored_scope(spi))
+		return false;
+	if (auto root = load_root(spi))
+		refresh_scope(spi, *root, "restoring the scope from a dump");
+	return true;
+}
+
 void sunsync::scope::refresh_scope(pg::Spi &spi, const Root &root, const std::string &changed)
 {
 	auto fks = load_foreign_keys(spi);
@@ -179,6 +195,8 @@ void sunsync::scope::refresh_scope(pg::Spi &spi, const Root &root, const std::st
 				"WHERE table_name = $1::oid::regclass",
 				{std::to_string(registered.at(name).oid), path_json(p), text, std::to_string(i + 1)});
 	}
+	// the OIDs in the paths are this database's
+	spi.run("UPDATE sunsync.root SET source_id = (SELECT id FROM sunsync.source)");
 }
 
 

@@ -12,4 +12,12 @@ namespace sunsync::scope {
 // whose change caused it, for messages (empty after DDL).
 void refresh_scope(pg::Spi &spi, const Root &root, const std::string &changed);
 
+// The stored paths hold OIDs, which pg_restore does not keep: when the scope
+// was restored from a dump of another database (sunsync.root.source_id is
+// not this database's sunsync.source.id), derive every path again from what
+// the dump did keep (the registered tables, their via, the root).  Returns
+// whether it did.  Called before anything reads the stored paths.
+bool adopt_restored_scope(pg::Spi &spi);
+bool is_restored_scope(pg::Spi &spi);
+
 } // namespace sunsync::scope

@@ -5,6 +5,7 @@
 #include "pg/args.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
+#include "scope/scope_refresh.hpp"
 #include "worker/shared_state.hpp"
 
 extern "C" {
@@ -78,6 +79,10 @@ void refuse_wait_that_cannot_end(pg::Spi &spi, const std::string &id)
 					  " in the transaction that created or changed it",
 				  "The run happens in a worker, which sees the configuration only once this transaction commits.",
 				  "Commit first, then push; or push without wait.");
+	// a restored scope holds another database's OIDs until the run derives
+	// it again (not here: the run would wait for this transaction's writes)
+	if (scope::is_restored_scope(spi))
+		return;
 	for (const auto &[oid, name] : engine::relations_to_read(spi)) {
 		bool held = pg::guard([oid = oid] {
 			LOCKTAG tag;
