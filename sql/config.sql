@@ -4,6 +4,11 @@
 -- contacted here: 203.0.113.0/24 is a documentation range.
 \set VERBOSITY default
 
+-- The owner is converted to the type of owner_expr (uuid here), and refused,
+-- naming both types, when it does not convert.
+SELECT sunsync_create_config('not-a-uuid'::text, 'postgresql://u:Sup3rS3cret@203.0.113.5/db');
+SELECT sunsync_create_config(42, 'postgresql://u:Sup3rS3cret@203.0.113.5/db');
+
 -- The URL must be a postgres:// URL that libpq can parse, with a host and a database.
 SELECT sunsync_create_config(1, 'host=203.0.113.5 dbname=x password=y');
 SELECT sunsync_create_config(1, 'mysql://u:Sup3rS3cret@203.0.113.5/db');
@@ -36,7 +41,7 @@ SELECT sunsync_create_config(1, 'postgresql://u:Sup3rS3cret@203.0.113.5/db', fal
 -- Accepted: the view masks the password, the table holds it only sealed.
 SELECT sunsync_create_config('5f0c6c1e-6f3e-4a53-9d7b-0a1f2d3c4b5a'::uuid,
                              'postgresql://alice:Sup3rS3cret@203.0.113.5:5433/family');
-SELECT sunsync_create_config(42, 'postgres://bob@203.0.113.6/db?password=Sup3rS3cret&sslmode=require',
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000042'::uuid, 'postgres://bob@203.0.113.6/db?password=Sup3rS3cret&sslmode=require',
                              continuous => true, target_schema => 'family_42');
 SELECT id, owner, target_url, continuous, status, last_sync_at, last_error, pending_changes,
        created_at = updated_at AS unchanged
@@ -65,22 +70,22 @@ SELECT id FROM sunsync_configs;
 
 -- A superuser may allow private targets; require_ssl asks for SSL.
 SET sunsync.allow_private_targets = on;
-SELECT sunsync_create_config(3, 'postgresql://u:Sup3rS3cret@localhost:5999/db') > 0 AS created;
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000003'::uuid, 'postgresql://u:Sup3rS3cret@localhost:5999/db') > 0 AS created;
 RESET sunsync.allow_private_targets;
 SET sunsync.require_ssl = on;
-SELECT sunsync_create_config(4, 'postgresql://u:Sup3rS3cret@203.0.113.5/db');
-SELECT sunsync_create_config(4, 'postgresql://u:Sup3rS3cret@203.0.113.5/db?sslmode=prefer');
-SELECT sunsync_create_config(4, 'postgresql://u:Sup3rS3cret@203.0.113.5/db?sslmode=verify-full') > 0 AS created;
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000004'::uuid, 'postgresql://u:Sup3rS3cret@203.0.113.5/db');
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000004'::uuid, 'postgresql://u:Sup3rS3cret@203.0.113.5/db?sslmode=prefer');
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000004'::uuid, 'postgresql://u:Sup3rS3cret@203.0.113.5/db?sslmode=verify-full') > 0 AS created;
 RESET sunsync.require_ssl;
 -- a superuser may rely on the server's own credentials and files
-SELECT sunsync_create_config(5, 'postgresql://u@203.0.113.5/db?passfile=/tmp/pgpass') > 0 AS created;
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000005'::uuid, 'postgresql://u@203.0.113.5/db?passfile=/tmp/pgpass') > 0 AS created;
 
 -- An application role: nothing until the DBA grants it (README shows how).
 CREATE ROLE config_app;
 SET ROLE config_app;
 -- (PostgreSQL itself refuses this call, before sunsync runs, and logs the
 -- statement with it: README says how to keep such statements out of the log.)
-SELECT sunsync_create_config(7, 'postgresql://u@203.0.113.5/db');
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000007'::uuid, 'postgresql://u@203.0.113.5/db');
 SELECT count(*) FROM sunsync_configs;
 SELECT count(*) FROM sunsync.configs;
 RESET ROLE;
@@ -90,12 +95,12 @@ GRANT EXECUTE ON FUNCTION sunsync_create_config(anyelement, text, boolean, text)
 GRANT SELECT ON sunsync_configs TO config_app;
 SET ROLE config_app;
 -- a non-superuser must give a password and may not make the server read its files
-SELECT sunsync_create_config(7, 'postgresql://u@203.0.113.5/db');
-SELECT sunsync_create_config(7, 'postgresql://u:Sup3rS3cret@203.0.113.5/db?passfile=/var/lib/postgresql/.pgpass');
-SELECT sunsync_create_config(7, 'postgresql://u:Sup3rS3cret@203.0.113.5/db?sslkey=/etc/ssl/private/server.key');
-SELECT sunsync_create_config(7, 'postgresql://u:Sup3rS3cret@203.0.113.5/db?service=prod');
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000007'::uuid, 'postgresql://u@203.0.113.5/db');
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000007'::uuid, 'postgresql://u:Sup3rS3cret@203.0.113.5/db?passfile=/var/lib/postgresql/.pgpass');
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000007'::uuid, 'postgresql://u:Sup3rS3cret@203.0.113.5/db?sslkey=/etc/ssl/private/server.key');
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000007'::uuid, 'postgresql://u:Sup3rS3cret@203.0.113.5/db?service=prod');
 SET sunsync.allow_private_targets = on;
-SELECT sunsync_create_config(7, 'postgresql://u:Sup3rS3cret@203.0.113.5/db') > 0 AS created;
+SELECT sunsync_create_config('00000000-0000-0000-0000-000000000007'::uuid, 'postgresql://u:Sup3rS3cret@203.0.113.5/db') > 0 AS created;
 SELECT owner, target_url FROM sunsync_configs WHERE owner = '7';
 RESET ROLE;
 SELECT created_by, created_by_superuser FROM sunsync.configs WHERE owner = '7';

@@ -158,3 +158,4 @@ SELECT sunsync_remove_table('crm.tasks');
 SELECT sunsync_remove_table('crm.app_notes');
 RESET ROLE;
 SELECT registered_by FROM sunsync.tables;
+

@@ -3,14 +3,20 @@
 // (behaviour 1), then stored twice: sealed, and masked for display.
 #include "crypto/seal.hpp"
 #include "pg/args.hpp"
+#include "pg/as_role.hpp"
 #include "pg/log_masking.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "remote/connection.hpp"
+#include "scope/owner_expr.hpp"
 #include "settings.hpp"
 #include "target/address.hpp"
 #include "target/url.hpp"
 #include "worker/shared_state.hpp"
+
+extern "C" {
+#include "utils/builtins.h"
+}
 
 using namespace sunsync;
 
@@ -67,6 +73,31 @@ std::string required_id(FunctionCallInfo fcinfo, int n)
 			  "See the view sunsync_configs.");
 }
 
+// The owner converted to the type of owner_expr, in that type's text form
+// (rows are filtered in that type, so that an index on the expression
+// serves the filter).  root: root_table oid, owner_expr, set_by oid.
+std::string owner_in_expr_type(pg::Spi &spi, const std::string &owner, const pg::Row &root)
+{
+	scope::OwnerExpr e;
+	{
+		// analysed and planned with its author's rights only
+		pg::AsRole as_author(static_cast<Oid>(std::stoul(*root[2])));
+		e = scope::check_owner_expr(static_cast<Oid>(std::stoul(*root[0])), *root[1], "r");
+	}
+	std::string type = pg::guard([&] { return std::string(format_type_be(e.type)); });
+	try {
+		return *spi.run(("SELECT ($1::pg_catalog.text)::" +
+						 pg::guard([&] { return std::string(format_type_be_qualified(e.type)); }) +
+						 "::pg_catalog.text").c_str(),
+						{owner})
+					.scalar();
+	} catch (const Error &err) {
+		throw Error(sqlstate::invalid_parameter_value,
+					"owner \"" + owner + "\" is not a value of type " + type + ", the type of owner_expr",
+					err.message(), "owner_expr of the root is: " + *root[1]);
+	}
+}
+
 } // namespace
 
 SUNSYNC_SQL_FUNCTION(sunsync_create_config)
@@ -88,9 +119,11 @@ SUNSYNC_SQL_FUNCTION(sunsync_create_config)
 
 	pg::Spi spi;
 	pg::CatalogOwnerScope as_owner;
-	if (spi.run("SELECT 1 FROM sunsync.root").empty())
+	auto root = spi.run("SELECT root_table::pg_catalog.oid, owner_expr, set_by::pg_catalog.oid FROM sunsync.root");
+	if (root.empty())
 		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set", {},
 				  "Call sunsync_set_root(root, owner_expr) first.");
+	owner = owner_in_expr_type(spi, *owner, root.rows[0]);
 	std::string id = *spi.run("SELECT nextval('sunsync.configs_id_seq')::text").scalar();
 	spi.run("INSERT INTO sunsync.configs (id, owner, target_url_masked, target_url_sealed, "
 			"  continuous, target_schema, created_by, created_by_superuser, source_id) "

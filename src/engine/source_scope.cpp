@@ -105,7 +105,6 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 								 "pg_catalog.unnest(t.exclude_columns) x").rows)
 		excluded[to_oid(r[0])].insert(*r[1]);
 
-	std::string owner_literal = pg::guard([&] { return std::string(quote_literal_cstr(owner.c_str())); });
 
 	Scope scope;
 	for (const auto &r : regs.rows) {
@@ -214,14 +213,13 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 		}
 
 		std::string alias = "t" + std::to_string(hops.size());
-		std::string owner_of_row;
+		scope::OwnerExpr owner_of_row;
 		{
 			// planning folds immutable functions: only with the author's rights
 			pg::AsRole as_author(author);
 			owner_of_row = scope::check_owner_expr(root, owner_expr, alias);
 		}
-		sql += " WHERE (" + owner_of_row +
-			   ")::pg_catalog.text OPERATOR(pg_catalog.=) " + owner_literal;
+		sql += " WHERE " + scope::owner_filter(owner_of_row, owner);
 		t.select_sql = sql;
 
 		for (const auto &c : t.columns)

@@ -12,6 +12,10 @@ extern "C" {
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type_d.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 }
@@ -99,19 +103,45 @@ std::string canonical_owner_expr(Oid root, const std::string &expr, const std::s
 	return out;
 }
 
-std::string check_owner_expr(Oid root, const std::string &expr, const std::string &alias)
+std::string owner_filter(const OwnerExpr &e, const std::string &owner)
+{
+	std::string op, type, literal;
+	pg::guard([&] {
+		TypeCacheEntry *tc = lookup_type_cache(e.type, TYPECACHE_EQ_OPR);
+		literal = quote_literal_cstr(owner.c_str());
+		if (!OidIsValid(tc->eq_opr))
+			return;
+		HeapTuple tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tc->eq_opr));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for operator %u", tc->eq_opr);
+		auto *form = reinterpret_cast<Form_pg_operator>(GETSTRUCT(tup));
+		const char *nsp = quote_identifier(pg::namespace_name_or_error(form->oprnamespace));
+		const char *name = pstrdup(NameStr(form->oprname));
+		ReleaseSysCache(tup);
+		const char *type_name = format_type_be_qualified(e.type);
+		// no PostgreSQL call below: nothing can jump over these strings
+		op = std::string("OPERATOR(") + nsp + "." + name + ")";
+		type = type_name;
+	});
+	if (op.empty())
+		return "(" + e.sql + ")::pg_catalog.text OPERATOR(pg_catalog.=) " + literal;
+	return "(" + e.sql + ") " + op + " " + literal + "::" + type;
+}
+
+OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string &alias)
 {
 	if (expr.find_first_not_of(" \t\r\n") == std::string::npos)
 		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must not be empty",
 				  {}, "Give an expression over the root's columns, such as coalesce(parent_id, id).");
 	Problem problem = Problem::None;
 	std::string deparsed;
+	Oid type = InvalidOid;
 	try {
 		pg::guard([&] {
 			pg::QualifiedName rel = pg::relation_name_or_error(root);
 			StringInfoData sql;
 			initStringInfo(&sql);
-			appendStringInfo(&sql, "SELECT (%s\n)::pg_catalog.text FROM ONLY %s", expr.c_str(),
+			appendStringInfo(&sql, "SELECT (%s\n) FROM ONLY %s", expr.c_str(),
 							 quote_qualified_identifier(rel.schema, rel.name));
 			List *raw = raw_parser(sql.data, RAW_PARSE_DEFAULT);
 			if (!is_plain_wrapper(raw)) {
@@ -134,6 +164,7 @@ std::string check_owner_expr(Oid root, const std::string &expr, const std::strin
 			pg_plan_query(query, sql.data, CURSOR_OPT_PARALLEL_OK, nullptr);
 			List *context = deparse_context_for(alias.c_str(), root);
 			deparsed = deparse_expression(target, context, true, false);
+			type = exprType(target);
 		});
 	} catch (const Error &e) {
 		throw Error(e.sqlstate(), e.message(), e.detail(), e.hint(),
@@ -141,7 +172,7 @@ std::string check_owner_expr(Oid root, const std::string &expr, const std::strin
 	}
 	switch (problem) {
 	case Problem::None:
-		return deparsed;
+		return {deparsed, type == UNKNOWNOID ? TEXTOID : type};
 	case Problem::NotOneExpression:
 		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must be a single expression",
 				  "It was: " + expr,
@@ -158,7 +189,7 @@ std::string check_owner_expr(Oid root, const std::string &expr, const std::strin
 		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must not be volatile",
 				  "A row's owner must be the same each time it is computed.");
 	}
-	return deparsed;
+	return {deparsed, type};
 }
 
 } // namespace sunsync::scope

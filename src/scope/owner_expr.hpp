@@ -9,10 +9,21 @@ namespace sunsync::scope {
 
 // Checks that expr is one non-volatile scalar expression over the columns of
 // the root, by parsing, analysing and planning
-//   SELECT (expr)::text FROM ONLY root
+//   SELECT (expr) FROM ONLY root
 // Returns the expression deparsed with every column qualified by `alias`
-// (PostgreSQL's ruleutils), ready to be used in a query over root AS alias.
-std::string check_owner_expr(Oid root, const std::string &expr, const std::string &alias);
+// (PostgreSQL's ruleutils), ready to be used in a query over root AS alias,
+// and its type.
+struct OwnerExpr {
+	std::string sql;
+	Oid type = InvalidOid;
+};
+OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string &alias);
+
+// The owner filter of a run, compared in the expression's own type so that
+// an index on the expression serves it:
+//   (expr over alias) OPERATOR(schema.=) 'owner'::schema.type
+// (by text when the type has no default equality operator).
+std::string owner_filter(const OwnerExpr &e, const std::string &owner);
 
 // The form sunsync stores: expr analysed (under the caller's search_path)
 // and printed back by ruleutils with every function, operator and type

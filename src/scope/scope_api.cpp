@@ -4,6 +4,7 @@
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "scope/declared_link.hpp"
+#include "scope/index_advice.hpp"
 #include "scope/owner_expr.hpp"
 #include "scope/path.hpp"
 #include "scope/scope_catalog.hpp"
@@ -239,6 +240,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_set_root)
 				{std::to_string(relid), role});
 	}
 	refresh_scope(spi, require_root(spi), t.name);
+	advise_owner_index(spi, relid, stored_expr);
 	PG_RETURN_VOID();
 }
 
@@ -276,6 +278,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_add_table)
 				{std::to_string(relid), via, pg::array_literal(excluded), caller_role()});
 	}
 	refresh_scope(spi, root, t.name);
+	advise_path_indexes(spi, relid);
 	PG_RETURN_VOID();
 }
 
