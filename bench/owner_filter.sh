@@ -30,7 +30,7 @@ CREATE TABLE lessons (id int PRIMARY KEY, learner_id int NOT NULL REFERENCES use
 -- 10 per learner elsewhere on average, so that the other families hold 1,000,000 lessons
 INSERT INTO users SELECT i, NULLIF((i - 1) / 10 * 10 + 1, i), 'user ' || i FROM generate_series(1, 1000000) i;
 INSERT INTO lessons SELECT i, CASE WHEN i <= 90 THEN 2 + (i - 1) % 9
-                                   ELSE 11 + (i * 7919) % 999990 END, 'lesson ' || i
+                                   ELSE 11 + ((i::bigint * 7919) % 999990)::int END, 'lesson ' || i
   FROM generate_series(1, 1000000) i;
 SQL
 	out=$(cluster_psql bench-source -d $db -qAt 2>&1 <<'SQL'

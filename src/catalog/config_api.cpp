@@ -33,22 +33,11 @@ TargetUrl checked_url(const std::string &url)
 	return check_target_url(url, policy, remote::resolver(sunsync_connect_timeout_ms));
 }
 
-std::string hex_bytea(const std::string &bytes)
-{
-	static const char digits[] = "0123456789abcdef";
-	std::string out = "\\x";
-	for (unsigned char c : bytes) {
-		out += digits[c >> 4];
-		out += digits[c & 15];
-	}
-	return out;
-}
-
-// The sealed URL of config `id`, as a bytea literal for SPI.
-std::string sealed_url(const std::string &url, const std::string &id)
+// The sealed URL of config `id`, a bytea parameter.
+pg::Bytes sealed_url(const std::string &url, const std::string &id)
 {
 	SealKey key = load_or_create_key(sunsync_key_file ? sunsync_key_file : "");
-	return hex_bytea(seal(key, url, "sunsync config " + id));
+	return {seal(key, url, "sunsync config " + id)};
 }
 
 std::string required_text(FunctionCallInfo fcinfo, int n, const char *name)
@@ -127,7 +116,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_create_config)
 	std::string id = *spi.run("SELECT nextval('sunsync.configs_id_seq')::text").scalar();
 	spi.run("INSERT INTO sunsync.configs (id, owner, target_url_masked, target_url_sealed, "
 			"  continuous, target_schema, created_by, created_by_superuser, source_id) "
-			"VALUES ($1::bigint, $2, $3, $4::bytea, $5::boolean, $6, $7::oid::regrole, $8::boolean, "
+			"VALUES ($1::bigint, $2, $3, $4, $5::boolean, $6, $7::oid::regrole, $8::boolean, "
 			"        (SELECT id FROM sunsync.source))",
 			{id, *owner, target.masked, sealed_url(url, id), continuous ? "true" : "false",
 			 target_schema, role, by_superuser ? "true" : "false"});
@@ -153,7 +142,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_update_config)
 		no_such_config(id);
 	if (target)
 		// a new URL also confirms that this database may push it (after a restore)
-		spi.run("UPDATE sunsync.configs SET target_url_masked = $2, target_url_sealed = $3::bytea, "
+		spi.run("UPDATE sunsync.configs SET target_url_masked = $2, target_url_sealed = $3, "
 				"created_by_superuser = $4::boolean, source_id = (SELECT id FROM sunsync.source), "
 				"updated_at = now() WHERE id = $1::bigint",
 				{id, target->masked, sealed_url(*url, id), by_superuser ? "true" : "false"});

@@ -65,24 +65,34 @@ struct Fd {
 	~Fd() { if (fd >= 0) close(fd); }
 };
 
-bool create_key_file(const std::string &path)
+// Writes a new random key to a file of its own, then links it into place:
+// link() fails when the key file exists, so of two sessions creating it at
+// once one key wins, and no reader ever sees a file that is not complete.
+void create_key_file(const std::string &path)
 {
-	Fd f{open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600)};
-	if (f.fd < 0) {
-		if (errno == EEXIST)
-			return false; // someone else created it first: read theirs
-		key_file_error(path, std::string("could not be created: ") + strerror(errno));
+	std::string temp = path + ".new." + std::to_string(getpid());
+	unlink(temp.c_str()); // left by a process of this pid that died mid-way
+	{
+		Fd f{open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600)};
+		if (f.fd < 0)
+			key_file_error(path, std::string("could not be created: ") + strerror(errno));
+		SealKey key;
+		if (RAND_bytes(key.data(), key.size()) != 1) {
+			unlink(temp.c_str());
+			crypto_failure("generate a random key");
+		}
+		std::string text = to_hex(key.data(), key.size()) + "\n";
+		if (write(f.fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || fsync(f.fd) != 0) {
+			int saved = errno;
+			unlink(temp.c_str());
+			key_file_error(path, std::string("could not be written: ") + strerror(saved));
+		}
 	}
-	SealKey key;
-	if (RAND_bytes(key.data(), key.size()) != 1)
-		crypto_failure("generate a random key");
-	std::string text = to_hex(key.data(), key.size()) + "\n";
-	if (write(f.fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || fsync(f.fd) != 0) {
-		int saved = errno;
-		unlink(path.c_str());
-		key_file_error(path, std::string("could not be written: ") + strerror(saved));
-	}
-	return true;
+	int rc = link(temp.c_str(), path.c_str());
+	int saved = errno;
+	unlink(temp.c_str());
+	if (rc != 0 && saved != EEXIST) // EEXIST: another session's key won; read it
+		key_file_error(path, std::string("could not be created: ") + strerror(saved));
 }
 
 } // namespace
@@ -91,11 +101,20 @@ SealKey load_or_create_key(const std::string &path)
 {
 	if (path.empty())
 		key_file_error(path, "is not set", "Set sunsync.key_file.");
-	Fd f{open(path.c_str(), O_RDONLY)};
-	if (f.fd < 0 && errno == ENOENT) {
+	if (access(path.c_str(), F_OK) != 0 && errno == ENOENT)
 		create_key_file(path);
-		f.fd = open(path.c_str(), O_RDONLY);
-	}
+	return load_key(path);
+}
+
+SealKey load_key(const std::string &path)
+{
+	if (path.empty())
+		key_file_error(path, "is not set", "Set sunsync.key_file.");
+	Fd f{open(path.c_str(), O_RDONLY)};
+	if (f.fd < 0 && errno == ENOENT)
+		key_file_error(path, "does not exist: the sealed target URLs cannot be opened",
+					   "Restore the key file from a backup of the data directory, or set each "
+					   "configuration's target URL again with sunsync_update_config.");
 	if (f.fd < 0)
 		key_file_error(path, std::string("could not be opened: ") + strerror(errno));
 	struct stat st;

@@ -16,7 +16,11 @@ using SealKey = std::array<unsigned char, 32>;
 
 // Reads the key file; creates it (0600, random key) when it does not exist.
 // Refuses a file that others may read or that does not hold a key.
+// For sealing (a new configuration or URL) only.
 SealKey load_or_create_key(const std::string &path);
+// For unsealing: a missing key file is an error, never a new key (which
+// could open nothing that was sealed before).
+SealKey load_key(const std::string &path);
 
 std::string seal(const SealKey &key, const std::string &plaintext, const std::string &aad);
 // Throws sunsync::Error when the value was not sealed with this key and aad.

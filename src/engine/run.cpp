@@ -67,14 +67,6 @@ void in_transaction(bool snapshot_read, F &&f, B &&before_snapshot = [] {})
 	});
 }
 
-std::string from_hex(const std::string &text)
-{
-	std::string out;
-	for (size_t i = 2; i + 1 < text.size(); i += 2)
-		out += static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16));
-	return out;
-}
-
 void set_progress(shm::RunSlot *slot, const char *phase, const std::string &table, int done, int total)
 {
 	shm::Locked lock(LW_EXCLUSIVE);
@@ -107,7 +99,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 		bool restored_copy = false;
 		in_transaction(false, [&] {
 			pg::Spi spi;
-			auto row = spi.run("SELECT owner, target_url_sealed::text, coalesce(target_schema, ''), "
+			auto row = spi.run("SELECT owner, target_url_sealed, coalesce(target_schema, ''), "
 							   "created_by_superuser, source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source) "
 							   "FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE",
 							   {id});
@@ -115,7 +107,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 				throw Error("42704", "configuration " + id + " does not exist");
 			restored_copy = *row.rows[0][4] != "t";
 			cfg.owner = *row.rows[0][0];
-			cfg.sealed = from_hex(*row.rows[0][1]);
+			cfg.sealed = *row.rows[0][1];
 			cfg.target_schema = *row.rows[0][2];
 			cfg.trusted = *row.rows[0][3] == "t";
 			spi.run("UPDATE sunsync.configs SET status = 'IN_PROGRESS' WHERE id = $1::bigint", {id});
@@ -137,7 +129,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 		});
 
 		set_progress(slot, "connecting", "", 0, 0);
-		SealKey key = load_or_create_key(sunsync_key_file ? sunsync_key_file : "");
+		SealKey key = load_key(sunsync_key_file ? sunsync_key_file : "");
 		std::string url = unseal(key, cfg.sealed, "sunsync config " + id);
 		remote::ConnectOptions options;
 		options.allow_private_targets = sunsync_allow_private_targets;

@@ -29,16 +29,22 @@ std::string pg_quote_ident(const std::string &s)
 	return pg::guard([&] { return std::string(quote_identifier(s.c_str())); });
 }
 
-// Name and schema of a type (inside a guard).
+// Name and schema of a type.
 void type_name(Oid type, std::string &schema, std::string &name)
 {
-	HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for type %u", type);
-	auto *form = reinterpret_cast<Form_pg_type>(GETSTRUCT(tup));
-	name = NameStr(form->typname);
-	schema = pg::namespace_name_or_error(form->typnamespace);
-	ReleaseSysCache(tup);
+	const char *nsp = nullptr, *typname = nullptr;
+	pg::guard([&] {
+		HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for type %u", type);
+		auto *form = reinterpret_cast<Form_pg_type>(GETSTRUCT(tup));
+		typname = pstrdup(NameStr(form->typname));
+		Oid nspid = form->typnamespace;
+		ReleaseSysCache(tup);
+		nsp = pg::namespace_name_or_error(nspid);
+	});
+	schema = nsp;
+	name = typname;
 }
 
 struct Hop {
@@ -56,31 +62,43 @@ ColumnSpec column_spec(const std::string &name, Oid type, int32 typmod, bool not
 	ColumnSpec c;
 	c.name = name;
 	c.not_null = not_null;
+	// what PostgreSQL says about the type, gathered first (no C++ object is
+	// built while PostgreSQL code may jump out)
+	Oid base = InvalidOid, enum_type = InvalidOid, elem_base = InvalidOid;
+	char kind = 0;
+	bool has_send = false;
+	const char *type_text = nullptr;
 	pg::guard([&] {
 		int32 mod = typmod;
-		Oid base = getBaseTypeAndTypmod(type, &mod); // a domain lands as its base type
-		char kind = get_typtype(base);
+		base = getBaseTypeAndTypmod(type, &mod); // a domain lands as its base type
+		kind = get_typtype(base);
 		Oid elem = get_element_type(base);
-		Oid elem_base = OidIsValid(elem) ? getBaseType(elem) : InvalidOid;
-		Oid enum_type = kind == TYPTYPE_ENUM ? base
-						: (OidIsValid(elem_base) && get_typtype(elem_base) == TYPTYPE_ENUM) ? elem_base
-																							 : InvalidOid;
-		if (OidIsValid(enum_type)) {
-			std::string schema, name;
-			type_name(enum_type, schema, name);
-			if (!target_schema.empty())
-				schema = target_schema;
-			c.type_sql = std::string(quote_identifier(schema.c_str())) + "." +
-						 quote_identifier(name.c_str()) + (enum_type == base ? "" : "[]");
-			c.enum_type = enum_type;
-		} else
-			c.type_sql = format_type_with_typemod(base, mod);
-		Oid send;
-		bool varlena;
-		getTypeBinaryOutputInfo(base, &send, &varlena);
-		c.binary_ok = kind != TYPTYPE_COMPOSITE && !(OidIsValid(elem_base) && elem_base >= FirstNormalObjectId) &&
-					  !(base >= FirstNormalObjectId && kind != TYPTYPE_ENUM);
+		elem_base = OidIsValid(elem) ? getBaseType(elem) : InvalidOid;
+		enum_type = kind == TYPTYPE_ENUM ? base
+					: (OidIsValid(elem_base) && get_typtype(elem_base) == TYPTYPE_ENUM) ? elem_base
+																						 : InvalidOid;
+		type_text = format_type_with_typemod(base, mod);
+		HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(base));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for type %u", base);
+		has_send = OidIsValid(reinterpret_cast<Form_pg_type>(GETSTRUCT(tup))->typsend);
+		ReleaseSysCache(tup);
 	});
+	if (OidIsValid(enum_type)) {
+		std::string schema, type_name_text;
+		type_name(enum_type, schema, type_name_text);
+		if (!target_schema.empty())
+			schema = target_schema;
+		c.type_sql = pg_quote_ident(schema) + "." + pg_quote_ident(type_name_text) + (enum_type == base ? "" : "[]");
+		c.enum_type = enum_type;
+	} else
+		c.type_sql = type_text;
+	// COPY binary carries a value only when the type has a send function and
+	// its binary form embeds no OID of the source (arrays of user types,
+	// composites); everything else travels as text
+	c.binary_ok = has_send && kind != TYPTYPE_COMPOSITE &&
+				  !(OidIsValid(elem_base) && elem_base >= FirstNormalObjectId) &&
+				  !(base >= FirstNormalObjectId && kind != TYPTYPE_ENUM);
 	return c;
 }
 
@@ -225,7 +243,7 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 		for (const auto &c : t.columns)
 			if (c.enum_type && !scope.enums.count(*c.enum_type)) {
 				EnumSpec e;
-				pg::guard([&] { type_name(*c.enum_type, e.schema, e.name); });
+				type_name(*c.enum_type, e.schema, e.name);
 				if (!target_schema.empty())
 					e.schema = target_schema;
 				for (const auto &l : spi.run("SELECT enumlabel FROM pg_enum WHERE enumtypid = $1::oid "

@@ -85,21 +85,6 @@ std::optional<std::string> any_arg_as_text(FunctionCallInfo fcinfo, int n)
 	return out;
 }
 
-std::string array_literal(const std::vector<std::string> &items)
-{
-	std::string out = "{";
-	for (size_t i = 0; i < items.size(); i++) {
-		out += i ? ",\"" : "\"";
-		for (char c : items[i]) {
-			if (c == '"' || c == '\\')
-				out += '\\';
-			out += c;
-		}
-		out += '"';
-	}
-	return out + "}";
-}
-
 Datum text_datum(const std::string &s)
 {
 	return guard([&] { return PointerGetDatum(cstring_to_text_with_len(s.data(), s.size())); });

@@ -19,8 +19,6 @@ std::optional<std::vector<std::string>> text_array_arg(FunctionCallInfo fcinfo, 
 // Any argument in its text form (the type's output function), e.g. anyelement.
 std::optional<std::string> any_arg_as_text(FunctionCallInfo fcinfo, int n);
 
-// Builds a text[] literal ('{"a","b"}') for an SPI parameter.
-std::string array_literal(const std::vector<std::string> &items);
 
 Datum text_datum(const std::string &s);
 

@@ -5,6 +5,7 @@ extern "C" {
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -42,7 +43,7 @@ Spi::~Spi()
 	}
 }
 
-Result Spi::run(const char *sql, const std::vector<Value> &params)
+Result Spi::run(const char *sql, const std::vector<Param> &params)
 {
 	Result result;
 	const int nargs = static_cast<int>(params.size());
@@ -51,9 +52,24 @@ Result Spi::run(const char *sql, const std::vector<Value> &params)
 		Datum *values = nargs ? static_cast<Datum *>(palloc(sizeof(Datum) * nargs)) : nullptr;
 		char *nulls = static_cast<char *>(palloc(nargs + 1));
 		for (int i = 0; i < nargs; i++) {
-			types[i] = TEXTOID;
-			nulls[i] = params[i] ? ' ' : 'n';
-			values[i] = params[i] ? CStringGetTextDatum(params[i]->c_str()) : (Datum) 0;
+			const Value &v = params[i].value();
+			if (params[i].array()) {
+				const auto &items = params[i].items();
+				int n = static_cast<int>(items.size());
+				Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * (n + 1)));
+				for (int k = 0; k < n; k++)
+					elems[k] = PointerGetDatum(
+						cstring_to_text_with_len(items[k].data(), static_cast<int>(items[k].size())));
+				types[i] = TEXTARRAYOID;
+				nulls[i] = ' ';
+				values[i] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+				continue;
+			}
+			types[i] = params[i].bytea() ? BYTEAOID : TEXTOID;
+			nulls[i] = v ? ' ' : 'n';
+			// text and bytea are both varlena: the same bytes with a header
+			values[i] = v ? PointerGetDatum(cstring_to_text_with_len(v->data(), static_cast<int>(v->size())))
+						  : (Datum) 0;
 		}
 		nulls[nargs] = '\0';
 		int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
@@ -66,6 +82,17 @@ Result Spi::run(const char *sql, const std::vector<Value> &params)
 		for (uint64 r = 0; r < SPI_processed; r++) {
 			result.rows.emplace_back();
 			for (int c = 1; c <= desc->natts; c++) {
+				if (SPI_gettypeid(desc, c) == BYTEAOID) {
+					bool isnull = false;
+					Datum d = SPI_getbinval(SPI_tuptable->vals[r], desc, c, &isnull);
+					if (isnull) {
+						result.rows.back().emplace_back(std::nullopt);
+						continue;
+					}
+					bytea *b = DatumGetByteaPP(d);
+					result.rows.back().emplace_back(std::string(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)));
+					continue;
+				}
 				char *text = SPI_getvalue(SPI_tuptable->vals[r], desc, c);
 				if (text)
 					result.rows.back().emplace_back(std::string(text));

@@ -13,6 +13,31 @@ namespace sunsync::pg {
 using Value = std::optional<std::string>;
 using Row = std::vector<Value>;
 
+// A statement parameter: text (given its type by a cast in the statement,
+// $1::int), NULL, raw bytes passed as a bytea, or a list passed as text[].
+struct Bytes {
+	std::string data;
+};
+class Param {
+public:
+	Param(const char *text) : value_(std::string(text)) {}
+	Param(std::string text) : value_(std::move(text)) {}
+	Param(Value text) : value_(std::move(text)) {}
+	Param(std::nullopt_t) {}
+	Param(Bytes bytes) : value_(std::move(bytes.data)), bytea_(true) {}
+	Param(std::vector<std::string> items) : value_(std::string()), items_(std::move(items)), array_(true) {}
+	const Value &value() const { return value_; }
+	bool bytea() const { return bytea_; }
+	bool array() const { return array_; }
+	const std::vector<std::string> &items() const { return items_; }
+
+private:
+	Value value_;
+	std::vector<std::string> items_;
+	bool bytea_ = false;
+	bool array_ = false;
+};
+
 struct Result {
 	std::vector<Row> rows;
 	uint64 processed = 0;
@@ -29,10 +54,10 @@ public:
 	Spi(const Spi &) = delete;
 	Spi &operator=(const Spi &) = delete;
 
-	// Runs one statement; every parameter is passed as text ($1::int and so on
-	// in the statement give it its type).  Not read-only, so that it sees
-	// what earlier statements of the same call wrote.
-	Result run(const char *sql, const std::vector<Value> &params = {});
+	// Runs one statement.  Values come back in their text form, except bytea
+	// columns, which come back as their bytes.  Not read-only, so that it
+	// sees what earlier statements of the same call wrote.
+	Result run(const char *sql, const std::vector<Param> &params = {});
 
 private:
 	int uncaught_at_start_;

@@ -19,47 +19,23 @@ using namespace sunsync::scope;
 
 namespace {
 
-std::string json_string(const std::string &s)
+// Stores a table's derived path: one jsonb object per hop, built by
+// PostgreSQL (jsonb_build_object), appended in order.
+void store_path(pg::Spi &spi, Oid table, const Path &path, const std::string &text, size_t position)
 {
-	std::string out = "\"";
-	for (unsigned char c : s) {
-		if (c == '"' || c == '\\') {
-			out += '\\';
-			out += static_cast<char>(c);
-		} else if (c < 0x20) {
-			char buf[8];
-			snprintf(buf, sizeof buf, "\\u%04x", c);
-			out += buf;
-		} else
-			out += static_cast<char>(c);
-	}
-	return out + "\"";
-}
-
-std::string json_strings(const std::vector<std::string> &items)
-{
-	std::string out = "[";
-	for (size_t i = 0; i < items.size(); i++)
-		out += (i ? ", " : "") + json_string(items[i]);
-	return out + "]";
-}
-
-std::string path_json(const Path &path)
-{
-	std::string out = "[";
-	for (size_t i = 0; i < path.size(); i++) {
-		const Link &l = path[i];
-		out += std::string(i ? ", " : "") + "{\"constraint\": " +
-			   (l.declared ? "null" : json_string(l.name)) + ", \"child\": " + json_string(l.child) +
-			   ", \"child_columns\": " + json_strings(l.child_columns) +
-			   ", \"child_oid\": " + std::to_string(l.child_oid) +
-			   ", \"parent\": " + json_string(l.parent) +
-			   ", \"parent_oid\": " + std::to_string(l.parent_oid) +
-			   ", \"parent_columns\": " + json_strings(l.parent_columns) +
-			   ", \"declared\": " + (l.declared ? "true" : "false") +
-			   ", \"text_compare\": " + (l.text_compare ? "true" : "false") + "}";
-	}
-	return out + "]";
+	std::string id = std::to_string(table);
+	spi.run("UPDATE sunsync.tables SET path = '[]', path_text = $2, position = $3::int "
+			"WHERE table_name = $1::oid::regclass",
+			{id, text, std::to_string(position)});
+	for (const Link &l : path)
+		spi.run("UPDATE sunsync.tables SET path = path || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object("
+				"'constraint', $2, 'child', $3, 'child_columns', $4::text[], 'child_oid', $5::oid, "
+				"'parent', $6, 'parent_oid', $7::oid, 'parent_columns', $8::text[], "
+				"'declared', $9::boolean, 'text_compare', $10::boolean)) "
+				"WHERE table_name = $1::oid::regclass",
+				{id, l.declared ? pg::Param(std::nullopt) : pg::Param(l.name), l.child, l.child_columns,
+				 std::to_string(l.child_oid), l.parent, std::to_string(l.parent_oid), l.parent_columns,
+				 l.declared ? "true" : "false", l.text_compare ? "true" : "false"});
 }
 
 std::string caller_role() { return std::to_string(GetUserId()); }
@@ -192,9 +168,7 @@ void sunsync::scope::refresh_scope(pg::Spi &spi, const Root &root, const std::st
 		const std::string &name = order[i];
 		const Path &p = derived.at(name);
 		std::string text = name == root.name ? "root, owner: " + root.owner_expr : describe_path(p);
-		spi.run("UPDATE sunsync.tables SET path = $2::jsonb, path_text = $3, position = $4::int "
-				"WHERE table_name = $1::oid::regclass",
-				{std::to_string(registered.at(name).oid), path_json(p), text, std::to_string(i + 1)});
+		store_path(spi, registered.at(name).oid, p, text, i + 1);
 	}
 	// the OIDs in the paths are this database's
 	spi.run("UPDATE sunsync.root SET source_id = (SELECT id FROM sunsync.source)");
@@ -275,7 +249,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_add_table)
 				"ON CONFLICT (table_name) DO UPDATE SET via = EXCLUDED.via, "
 				"exclude_columns = EXCLUDED.exclude_columns, registered_by = EXCLUDED.registered_by, "
 				"registered_at = now()",
-				{std::to_string(relid), via, pg::array_literal(excluded), caller_role()});
+				{std::to_string(relid), via, excluded, caller_role()});
 	}
 	refresh_scope(spi, root, t.name);
 	advise_path_indexes(spi, relid);

@@ -10,12 +10,6 @@ extern "C" {
 
 namespace sunsync::scope {
 
-namespace {
-
-std::vector<std::string> split_array_text(const pg::Value &v);
-
-} // namespace
-
 TableInfo load_table(pg::Spi &spi, Oid relid)
 {
 	TableInfo t;
@@ -116,7 +110,7 @@ std::vector<Registration> load_registrations(pg::Spi &spi)
 	pg::Result res;
 	{
 		pg::CatalogOwnerScope as_owner;
-		res = spi.run("SELECT table_name::pg_catalog.oid, via, exclude_columns::pg_catalog.text "
+		res = spi.run("SELECT table_name::pg_catalog.oid, via "
 					  "FROM sunsync.tables ORDER BY position, table_name::pg_catalog.oid");
 	}
 	std::vector<Registration> out;
@@ -125,7 +119,6 @@ std::vector<Registration> load_registrations(pg::Spi &spi)
 		reg.oid = static_cast<Oid>(std::stoul(*r[0]));
 		reg.name = relation_name(spi, reg.oid);
 		reg.via = r[1];
-		reg.exclude_columns = split_array_text(r[2]);
 		out.push_back(reg);
 	}
 	return out;
@@ -152,45 +145,13 @@ bool has_unique_key(pg::Spi &spi, Oid relid, const std::vector<std::string> &col
 		"         AND a.attnum = ANY ((i.indkey::pg_catalog.int2[])[0:i.indnkeyatts - 1])) "
 		"      OPERATOR(pg_catalog.=) (SELECT pg_catalog.array_agg(c ORDER BY c) "
 		"                              FROM pg_catalog.unnest($2::pg_catalog.text[]) c)",
-		{std::to_string(relid), pg::array_literal(sorted)});
+		{std::to_string(relid), sorted});
 	return !res.empty();
 }
 
 namespace {
 
 // Splits the text output of a text[] ({a,"b c"}) into its elements.
-std::vector<std::string> split_array_text(const pg::Value &v)
-{
-	std::vector<std::string> out;
-	if (!v || v->size() < 2)
-		return out;
-	const std::string &s = *v;
-	std::string item;
-	bool quoted = false, any = false;
-	for (size_t i = 1; i + 1 < s.size(); i++) {
-		char c = s[i];
-		if (quoted) {
-			if (c == '\\' && i + 2 < s.size())
-				item += s[++i];
-			else if (c == '"')
-				quoted = false;
-			else
-				item += c;
-		} else if (c == '"') {
-			quoted = any = true;
-		} else if (c == ',') {
-			out.push_back(item);
-			item.clear();
-			any = false;
-		} else {
-			item += c;
-			any = true;
-		}
-	}
-	if (any || !item.empty())
-		out.push_back(item);
-	return out;
-}
 
 } // namespace
 

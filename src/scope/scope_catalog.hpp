@@ -25,7 +25,6 @@ struct Registration {
 	Oid oid = InvalidOid;
 	std::string name;
 	std::optional<std::string> via;
-	std::vector<std::string> exclude_columns;
 };
 
 struct Root {

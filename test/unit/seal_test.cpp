@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <vector>
+
 #include <cstdio>
 #include <fstream>
 #include <sys/stat.h>
@@ -26,6 +29,56 @@ TEST(KeyFile, CreatedWith0600AndReusedAfterwards)
 	ASSERT_EQ(stat(path.c_str(), &st), 0);
 	EXPECT_EQ(st.st_mode & 0777, 0600);
 	EXPECT_EQ(load_or_create_key(path), first);
+	std::remove(path.c_str());
+}
+
+TEST(KeyFile, MissingWhenUnsealingIsAnErrorNotANewKey)
+{
+	std::string path = temp_path("lostkey");
+	std::remove(path.c_str());
+	try {
+		load_key(path);
+		FAIL() << "a missing key file must be an error";
+	} catch (const Error &e) {
+		EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos);
+	}
+	struct stat st;
+	EXPECT_NE(stat(path.c_str(), &st), 0) << "and no key file is created";
+}
+
+TEST(KeyFile, ConcurrentCreatorsAgreeOnOneCompleteKey)
+{
+	std::string path = temp_path("racekey");
+	std::remove(path.c_str());
+	std::vector<pid_t> children;
+	for (int i = 0; i < 8; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			// each child creates (or reads) the key and writes what it got
+			int ok = 1;
+			try {
+				SealKey k = load_or_create_key(path);
+				std::ofstream(path + ".seen." + std::to_string(getpid())).write(
+					reinterpret_cast<const char *>(k.data()), k.size());
+			} catch (...) {
+				ok = 0;
+			}
+			_exit(ok ? 0 : 1);
+		}
+		children.push_back(pid);
+	}
+	SealKey winner = load_or_create_key(path);
+	for (pid_t pid : children) {
+		int status = 0;
+		waitpid(pid, &status, 0);
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "every creator could read the key";
+		std::string seen_path = path + ".seen." + std::to_string(pid);
+		std::ifstream seen(seen_path, std::ios::binary);
+		SealKey k{};
+		seen.read(reinterpret_cast<char *>(k.data()), k.size());
+		EXPECT_EQ(k, winner) << "every creator got the same key";
+		std::remove(seen_path.c_str());
+	}
 	std::remove(path.c_str());
 }
 
