@@ -188,7 +188,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 				CopyProgress progress{&slot->rows_done, &slot->stop};
 				{
 					pg::AsRole as_reader(reader);
-					stream_query(t.select_sql, t.binary, conn, progress);
+					stream_query(select_sql(t), t.binary, conn, progress);
 				}
 				rows += conn.copy_end();
 				done++;

@@ -29,78 +29,12 @@ std::string pg_quote_ident(const std::string &s)
 	return pg::guard([&] { return std::string(quote_identifier(s.c_str())); });
 }
 
-// Name and schema of a type.
-void type_name(Oid type, std::string &schema, std::string &name)
-{
-	const char *nsp = nullptr, *typname = nullptr;
-	pg::guard([&] {
-		HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
-		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "cache lookup failed for type %u", type);
-		auto *form = reinterpret_cast<Form_pg_type>(GETSTRUCT(tup));
-		typname = pstrdup(NameStr(form->typname));
-		Oid nspid = form->typnamespace;
-		ReleaseSysCache(tup);
-		nsp = pg::namespace_name_or_error(nspid);
-	});
-	schema = nsp;
-	name = typname;
-}
-
 struct Hop {
 	Oid child = InvalidOid, parent = InvalidOid;
 	bool text_compare = false;
 	std::optional<std::string> constraint; // none for a declared link
 	std::vector<std::pair<std::string, std::string>> columns; // child, parent
 };
-
-// The type of a column as the target will have it, and whether COPY binary
-// can carry it (its binary form must not embed source-only type OIDs).
-ColumnSpec column_spec(const std::string &name, Oid type, int32 typmod, bool not_null,
-					   const std::string &target_schema)
-{
-	ColumnSpec c;
-	c.name = name;
-	c.not_null = not_null;
-	// what PostgreSQL says about the type, gathered first (no C++ object is
-	// built while PostgreSQL code may jump out)
-	Oid base = InvalidOid, enum_type = InvalidOid, elem_base = InvalidOid;
-	char kind = 0;
-	bool has_send = false;
-	const char *type_text = nullptr;
-	pg::guard([&] {
-		int32 mod = typmod;
-		base = getBaseTypeAndTypmod(type, &mod); // a domain lands as its base type
-		kind = get_typtype(base);
-		Oid elem = get_element_type(base);
-		elem_base = OidIsValid(elem) ? getBaseType(elem) : InvalidOid;
-		enum_type = kind == TYPTYPE_ENUM ? base
-					: (OidIsValid(elem_base) && get_typtype(elem_base) == TYPTYPE_ENUM) ? elem_base
-																						 : InvalidOid;
-		type_text = format_type_with_typemod(base, mod);
-		HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(base));
-		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "cache lookup failed for type %u", base);
-		has_send = OidIsValid(reinterpret_cast<Form_pg_type>(GETSTRUCT(tup))->typsend);
-		ReleaseSysCache(tup);
-	});
-	if (OidIsValid(enum_type)) {
-		std::string schema, type_name_text;
-		type_name(enum_type, schema, type_name_text);
-		if (!target_schema.empty())
-			schema = target_schema;
-		c.type_sql = pg_quote_ident(schema) + "." + pg_quote_ident(type_name_text) + (enum_type == base ? "" : "[]");
-		c.enum_type = enum_type;
-	} else
-		c.type_sql = type_text;
-	// COPY binary carries a value only when the type has a send function and
-	// its binary form embeds no OID of the source (arrays of user types,
-	// composites); everything else travels as text
-	c.binary_ok = has_send && kind != TYPTYPE_COMPOSITE &&
-				  !(OidIsValid(elem_base) && elem_base >= FirstNormalObjectId) &&
-				  !(base >= FirstNormalObjectId && kind != TYPTYPE_ENUM);
-	return c;
-}
 
 } // namespace
 
@@ -125,6 +59,7 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 
 
 	Scope scope;
+	TypeMap types(target_schema);
 	for (const auto &r : regs.rows) {
 		TableSpec t;
 		t.oid = to_oid(r[0]);
@@ -144,9 +79,9 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 								 .rows) {
 			if (skip.count(*c[0]))
 				continue;
-			t.columns.push_back(column_spec(*c[0], to_oid(c[1]), std::stoi(*c[2]), *c[3] == "t",
-											target_schema));
-			t.binary = t.binary && t.columns.back().binary_ok;
+			TargetType type = types.map(to_oid(c[1]), std::stoi(*c[2]));
+			t.columns.push_back({*c[0], type.sql, *c[3] == "t", type.binary_ok});
+			t.binary = t.binary && type.binary_ok;
 		}
 		for (const auto &c : spi.run("SELECT a.attname FROM pg_constraint c, "
 									 "unnest(c.conkey) WITH ORDINALITY k(n, i), pg_attribute a "
@@ -202,10 +137,7 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 			});
 			return item + " " + alias;
 		};
-		std::string sql = "SELECT ";
-		for (size_t i = 0; i < t.columns.size(); i++)
-			sql += (i ? ", t0." : "t0.") + pg_quote_ident(t.columns[i].name);
-		sql += " FROM " + from_item(t.oid, "t0");
+		std::string sql = " FROM " + from_item(t.oid, "t0");
 		for (size_t k = 0; k < hops.size(); k++) {
 			std::string child = "t" + std::to_string(k), parent = "t" + std::to_string(k + 1);
 			sql += " JOIN " + from_item(hops[k].parent, parent) + " ON ";
@@ -238,23 +170,19 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 			owner_of_row = scope::check_owner_expr(root, owner_expr, alias);
 		}
 		sql += " WHERE " + scope::owner_filter(owner_of_row, owner);
-		t.select_sql = sql;
+		t.from_sql = sql;
 
-		for (const auto &c : t.columns)
-			if (c.enum_type && !scope.enums.count(*c.enum_type)) {
-				EnumSpec e;
-				type_name(*c.enum_type, e.schema, e.name);
-				if (!target_schema.empty())
-					e.schema = target_schema;
-				for (const auto &l : spi.run("SELECT enumlabel FROM pg_enum WHERE enumtypid = $1::oid "
-											 "ORDER BY enumsortorder",
-											 {std::to_string(*c.enum_type)})
-										 .rows)
-					e.labels.push_back(*l[0]);
-				scope.enums[*c.enum_type] = e;
-			}
 		scope.tables.push_back(std::move(t));
 	}
+	for (auto &[oid, e] : types.enums)
+		for (const auto &l : spi.run("SELECT enumlabel FROM pg_enum WHERE enumtypid = $1::oid "
+									 "ORDER BY enumsortorder",
+									 {std::to_string(oid)})
+								 .rows)
+			e.labels.push_back(*l[0]);
+	scope.enums = std::move(types.enums);
+	scope.types = std::move(types.types);
+
 	// the path's first hop becomes a target foreign key only when the parent
 	// is replicated and the target has the key it references, with the
 	// columns that are sent
@@ -280,6 +208,14 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 			t.path_key.reset();
 	}
 	return scope;
+}
+
+std::string select_sql(const TableSpec &t)
+{
+	std::string sql = "SELECT ";
+	for (size_t i = 0; i < t.columns.size(); i++)
+		sql += (i ? ", t0." : "t0.") + pg_quote_ident(t.columns[i].name);
+	return sql + t.from_sql;
 }
 
 } // namespace sunsync::engine

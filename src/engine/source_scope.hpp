@@ -3,6 +3,7 @@
 // foreign key the target gets (the first hop of its path to the root).
 #pragma once
 
+#include "engine/type_map.hpp"
 #include "pg/spi.hpp"
 
 #include <map>
@@ -17,7 +18,6 @@ struct ColumnSpec {
 	std::string type_sql; // type as written on the target (DDL, comparison)
 	bool not_null = false;
 	bool binary_ok = true;
-	std::optional<Oid> enum_type; // enum (or array of enum) that must exist on the target
 };
 
 struct ForeignKeySpec {
@@ -42,21 +42,21 @@ struct TableSpec {
 	// Every foreign key of the source table, by name: on the target, those
 	// names that sunsync created (deferrable) are its own to drop.
 	std::vector<std::string> source_foreign_keys;
-	std::string select_sql;
+	std::string from_sql; // " FROM ... JOIN ... WHERE <owner filter>", over alias t0
 	bool binary = true;
-};
-
-struct EnumSpec {
-	std::string schema, name; // on the target
-	std::vector<std::string> labels;
 };
 
 struct Scope {
 	std::vector<TableSpec> tables; // parents first
 	std::map<Oid, EnumSpec> enums;
+	std::vector<TypeSpec> types; // composite and range types, dependencies first
 };
 
 // target_schema: the config's, or empty to keep each source schema.
 Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema);
+
+// The owner's rows of the table, its columns in order (those the target
+// takes: ensure_tables leaves out columns generated on the target).
+std::string select_sql(const TableSpec &t);
 
 } // namespace sunsync::engine

@@ -3,6 +3,7 @@
 #include "common/error.hpp"
 #include "common/quote.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -44,20 +45,33 @@ void add_missing_enum_labels(remote::Connection &conn, const Scope &scope)
 		if (!existing)
 			continue;
 		std::set<std::string> have(existing->begin(), existing->end());
-		for (const auto &label : e.labels)
-			if (!have.count(label))
+		// each missing label goes where the source has it: after the label
+		// before it in the source's order (which the target has by then), or
+		// before the first label the target has
+		const std::string *previous = nullptr;
+		for (const auto &label : e.labels) {
+			if (!have.count(label)) {
+				std::string where = previous ? " AFTER " + quote_literal(*previous)
+								   : existing->empty() ? ""
+													   : " BEFORE " + quote_literal(existing->front());
 				conn.exec("ALTER TYPE " + quote_qualified(e.schema, e.name) + " ADD VALUE IF NOT EXISTS " +
-						  quote_literal(label));
+						  quote_literal(label) + where);
+				have.insert(label);
+			}
+			previous = &label;
+		}
 	}
 }
 
-void ensure_tables(remote::Connection &conn, const Scope &scope)
+void ensure_tables(remote::Connection &conn, Scope &scope)
 {
 	std::set<std::string> schemas;
 	for (const auto &t : scope.tables)
 		schemas.insert(t.target_schema);
 	for (const auto &[oid, e] : scope.enums)
 		schemas.insert(e.schema);
+	for (const auto &t : scope.types)
+		schemas.insert(t.schema);
 	for (const auto &s : schemas)
 		conn.exec("CREATE SCHEMA IF NOT EXISTS " + quote_ident(s));
 
@@ -69,8 +83,33 @@ void ensure_tables(remote::Connection &conn, const Scope &scope)
 			labels += (labels.empty() ? "" : ", ") + quote_literal(l);
 		conn.exec("CREATE TYPE " + quote_qualified(e.schema, e.name) + " AS ENUM (" + labels + ")");
 	}
+	// composite and range types, each after the types it uses; one that the
+	// target has already is taken as it is
+	for (const auto &t : scope.types) {
+		auto have = conn.query("SELECT t.typtype FROM pg_catalog.pg_type t "
+							   "JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
+							   "WHERE n.nspname = " + quote_literal(t.schema) +
+							   " AND t.typname = " + quote_literal(t.name));
+		if (!have.empty()) {
+			if ((*have[0][0])[0] != t.kind)
+				throw Error("42804",
+							"schema mismatch: type " + display(t.schema, t.name) + " on the target is not a " +
+								(t.kind == 'c' ? "composite" : "range") + " type",
+							{}, "Drop or rename that type on the target.");
+			continue;
+		}
+		if (t.kind == 'r') {
+			conn.exec("CREATE TYPE " + quote_qualified(t.schema, t.name) + " AS RANGE (SUBTYPE = " +
+					  t.subtype_sql + ")");
+			continue;
+		}
+		std::string fields;
+		for (const auto &[name, type] : t.fields)
+			fields += (fields.empty() ? "" : ", ") + quote_ident(name) + " " + type;
+		conn.exec("CREATE TYPE " + quote_qualified(t.schema, t.name) + " AS (" + fields + ")");
+	}
 
-	for (const auto &t : scope.tables) {
+	for (auto &t : scope.tables) {
 		std::string name = target_table(t);
 		auto rel = conn.query("SELECT c.oid FROM pg_catalog.pg_class c "
 							  "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
@@ -86,10 +125,14 @@ void ensure_tables(remote::Connection &conn, const Scope &scope)
 			continue;
 		}
 		std::map<std::string, std::string> target_types;
-		for (const auto &r : conn.query("SELECT attname, pg_catalog.format_type(atttypid, atttypmod) "
-										"FROM pg_catalog.pg_attribute WHERE attrelid = " +
-										*rel[0][0] + " AND attnum > 0 AND NOT attisdropped"))
+		std::set<std::string> generated;
+		for (const auto &r : conn.query("SELECT attname, pg_catalog.format_type(atttypid, atttypmod), "
+										"attgenerated <> '' FROM pg_catalog.pg_attribute WHERE attrelid = " +
+										*rel[0][0] + " AND attnum > 0 AND NOT attisdropped")) {
 			target_types[*r[0]] = *r[1];
+			if (*r[2] == "t")
+				generated.insert(*r[0]);
+		}
 		// every type is checked before anything is changed
 		for (const auto &c : t.columns) {
 			auto it = target_types.find(c.name);
@@ -105,6 +148,10 @@ void ensure_tables(remote::Connection &conn, const Scope &scope)
 		for (const auto &c : t.columns)
 			if (!target_types.count(c.name)) // added on the source since the last run
 				conn.exec("ALTER TABLE " + name + " ADD COLUMN " + quote_ident(c.name) + " " + c.type_sql);
+		// the target computes its generated columns: never COPY into them
+		t.columns.erase(std::remove_if(t.columns.begin(), t.columns.end(),
+									   [&](const ColumnSpec &c) { return generated.count(c.name) > 0; }),
+						t.columns.end());
 	}
 }
 

@@ -12,7 +12,9 @@ void add_missing_enum_labels(remote::Connection &conn, const Scope &scope);
 
 // Inside the data transaction: schemas, enum types, tables with their
 // columns and primary keys; added source columns; schema mismatch errors.
-void ensure_tables(remote::Connection &conn, const Scope &scope);
+// A column that the target table has as a generated column is left out of
+// the scope (it is never COPYed into; the target computes it).
+void ensure_tables(remote::Connection &conn, Scope &scope);
 
 // Inside the data transaction, around the load (as pg_restore does): the
 // foreign keys sunsync made are dropped before the tables are emptied, and
