@@ -77,20 +77,14 @@ void TypeMap::type_schema_and_name(Oid type, std::string &schema, std::string &n
 
 std::string TypeMap::qualified_target_name(Oid type)
 {
-	const char *schema = nullptr, *name = nullptr;
+	std::string schema, name;
+	type_schema_and_name(type, schema, name);
+	const char *q_schema = nullptr, *q_name = nullptr;
 	pg::guard([&] {
-		HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
-		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "cache lookup failed for type %u", type);
-		auto *form = reinterpret_cast<Form_pg_type>(GETSTRUCT(tup));
-		name = pstrdup(NameStr(form->typname));
-		Oid nsp = form->typnamespace;
-		ReleaseSysCache(tup);
-		schema = target_schema_.empty() ? pg::namespace_name_or_error(nsp) : target_schema_.c_str();
-		schema = quote_identifier(schema);
-		name = quote_identifier(name);
+		q_schema = quote_identifier(schema.c_str());
+		q_name = quote_identifier(name.c_str());
 	});
-	return std::string(schema) + "." + name;
+	return std::string(q_schema) + "." + q_name;
 }
 
 TargetType TypeMap::map(Oid type, int32 typmod)
