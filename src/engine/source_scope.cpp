@@ -36,156 +36,119 @@ struct Hop {
 	std::vector<std::pair<std::string, std::string>> columns; // child, parent
 };
 
-} // namespace
-
-Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema)
+// The table's columns (excluded ones left out) in the target's types, its
+// primary key and the names of its foreign keys.
+void load_columns_and_keys(pg::Spi &spi, TableSpec &t, const std::set<std::string> &skip, TypeMap &types)
 {
-	auto root_row = spi.run("SELECT root_table::oid, owner_expr, set_by::oid FROM sunsync.root");
-	if (root_row.empty())
-		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set", {},
-				  "Call sunsync_set_root(root, owner_expr) first.");
-	Oid root = to_oid(root_row.rows[0][0]);
-	std::string owner_expr = *root_row.rows[0][1];
-	Oid author = to_oid(root_row.rows[0][2]);
-
-	auto regs = spi.run("SELECT table_name::oid FROM sunsync.tables ORDER BY position");
-	std::set<Oid> registered;
-	for (const auto &r : regs.rows)
-		registered.insert(to_oid(r[0]));
-	std::map<Oid, std::set<std::string>> excluded;
-	for (const auto &r : spi.run("SELECT t.table_name::oid, x FROM sunsync.tables t, "
-								 "pg_catalog.unnest(t.exclude_columns) x").rows)
-		excluded[to_oid(r[0])].insert(*r[1]);
-
-
-	Scope scope;
-	TypeMap types(target_schema);
-	for (const auto &r : regs.rows) {
-		TableSpec t;
-		t.oid = to_oid(r[0]);
-		std::string oid_text = std::to_string(t.oid);
-		pg::guard([&] {
-			pg::QualifiedName source = pg::relation_name_or_error(t.oid);
-			t.target_name = source.name;
-			t.target_schema = target_schema.empty() ? source.schema : target_schema;
-		});
-		t.display = *spi.run("SELECT $1::oid::regclass::text", {oid_text}).scalar();
-
-		const auto &skip = excluded[t.oid];
-		for (const auto &c : spi.run("SELECT attname, atttypid, atttypmod, attnotnull FROM pg_attribute "
-									 "WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped "
-									 "ORDER BY attnum",
-									 {oid_text})
-								 .rows) {
-			if (skip.count(*c[0]))
-				continue;
-			TargetType type = types.map(to_oid(c[1]), std::stoi(*c[2]));
-			t.columns.push_back({*c[0], type.sql, *c[3] == "t", type.binary_ok});
-			t.binary = t.binary && type.binary_ok;
-		}
-		for (const auto &c : spi.run("SELECT a.attname FROM pg_constraint c, "
-									 "unnest(c.conkey) WITH ORDINALITY k(n, i), pg_attribute a "
-									 "WHERE c.conrelid = $1::oid AND c.contype = 'p' "
-									 "AND a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i",
-									 {oid_text})
-								 .rows)
-			t.primary_key.push_back(*c[0]);
-		if (t.primary_key.empty())
-			pg::raise(sqlstate::invalid_object_definition, "table " + t.display + " has no primary key",
-					  "It was dropped after the table was registered.");
-
-		for (const auto &c : spi.run("SELECT conname FROM pg_constraint WHERE conrelid = $1::oid "
-									 "AND contype = 'f' ORDER BY conname",
-									 {oid_text})
-								 .rows)
-			t.source_foreign_keys.push_back(*c[0]);
-
-		// the scoped SELECT: join hop by hop up to the root, filter on the owner
-		std::vector<Hop> hops;
-		for (const auto &h : spi.run(
-				 "SELECT e.n, (e.h->>'child_oid')::oid, (e.h->>'parent_oid')::oid, "
-				 "       (e.h->>'text_compare')::boolean, c.col, p.col, e.h->>'constraint' "
-				 "FROM sunsync.tables t, jsonb_array_elements(t.path) WITH ORDINALITY e(h, n), "
-				 "     jsonb_array_elements_text(e.h->'child_columns') WITH ORDINALITY c(col, i), "
-				 "     jsonb_array_elements_text(e.h->'parent_columns') WITH ORDINALITY p(col, j) "
-				 "WHERE t.table_name = $1::oid::regclass AND c.i = p.j ORDER BY e.n, c.i",
-				 {oid_text})
-								 .rows) {
-			size_t n = std::stoul(*h[0]);
-			if (hops.size() < n) {
-				hops.emplace_back();
-				hops.back().child = to_oid(h[1]);
-				hops.back().parent = to_oid(h[2]);
-				hops.back().text_compare = *h[3] == "t";
-				hops.back().constraint = h[6];
-			}
-			hops.back().columns.emplace_back(*h[4], *h[5]);
-		}
-		if (t.oid != root && (hops.empty() || hops.back().parent != root))
-			pg::raise(sqlstate::invalid_object_definition,
-					  "the path of table " + t.display + " no longer reaches the root",
-					  {}, "Register it again with sunsync_add_table.");
-
-		auto from_item = [&](Oid rel, const std::string &alias) {
-			std::string item;
-			pg::guard([&] {
-				// ONLY keeps inheritance children out; a partitioned table has
-				// its rows in its partitions
-				item = get_rel_relkind(rel) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
-				pg::QualifiedName name = pg::relation_name_or_error(rel);
-				item += quote_qualified_identifier(name.schema, name.name);
-			});
-			return item + " " + alias;
-		};
-		std::string sql = " FROM " + from_item(t.oid, "t0");
-		for (size_t k = 0; k < hops.size(); k++) {
-			std::string child = "t" + std::to_string(k), parent = "t" + std::to_string(k + 1);
-			sql += " JOIN " + from_item(hops[k].parent, parent) + " ON ";
-			for (size_t i = 0; i < hops[k].columns.size(); i++) {
-				std::string l = parent + "." + pg_quote_ident(hops[k].columns[i].second);
-				std::string rgt = child + "." + pg_quote_ident(hops[k].columns[i].first);
-				if (hops[k].text_compare) {
-					l += "::pg_catalog.text";
-					rgt += "::pg_catalog.text";
-				}
-				sql += (i ? " AND " : "") + l + " OPERATOR(pg_catalog.=) " + rgt;
-			}
-		}
-		if (!hops.empty() && hops[0].constraint) {
-			ForeignKeySpec fk;
-			fk.name = *hops[0].constraint;
-			fk.parent = hops[0].parent;
-			for (const auto &[child_col, parent_col] : hops[0].columns) {
-				fk.columns.push_back(child_col);
-				fk.parent_columns.push_back(parent_col);
-			}
-			t.path_key = fk;
-		}
-
-		std::string alias = "t" + std::to_string(hops.size());
-		scope::OwnerExpr owner_of_row;
-		{
-			// planning folds immutable functions: only with the author's rights
-			pg::AsRole as_author(author);
-			owner_of_row = scope::check_owner_expr(root, owner_expr, alias);
-		}
-		sql += " WHERE " + scope::owner_filter(owner_of_row, owner);
-		t.from_sql = sql;
-
-		scope.tables.push_back(std::move(t));
+	std::string oid_text = std::to_string(t.oid);
+	for (const auto &c : spi.run("SELECT attname, atttypid, atttypmod, attnotnull FROM pg_attribute "
+								 "WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped "
+								 "ORDER BY attnum",
+								 {oid_text})
+							 .rows) {
+		if (skip.count(*c[0]))
+			continue;
+		TargetType type = types.map(to_oid(c[1]), std::stoi(*c[2]));
+		t.columns.push_back({*c[0], type.sql, *c[3] == "t", type.binary_ok});
+		t.binary = t.binary && type.binary_ok;
 	}
-	for (auto &[oid, e] : types.enums)
-		for (const auto &l : spi.run("SELECT enumlabel FROM pg_enum WHERE enumtypid = $1::oid "
-									 "ORDER BY enumsortorder",
-									 {std::to_string(oid)})
-								 .rows)
-			e.labels.push_back(*l[0]);
-	scope.enums = std::move(types.enums);
-	scope.types = std::move(types.types);
+	for (const auto &c : spi.run("SELECT a.attname FROM pg_constraint c, "
+								 "unnest(c.conkey) WITH ORDINALITY k(n, i), pg_attribute a "
+								 "WHERE c.conrelid = $1::oid AND c.contype = 'p' "
+								 "AND a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i",
+								 {oid_text})
+							 .rows)
+		t.primary_key.push_back(*c[0]);
+	if (t.primary_key.empty())
+		pg::raise(sqlstate::invalid_object_definition, "table " + t.display + " has no primary key",
+				  "It was dropped after the table was registered.");
+	for (const auto &c : spi.run("SELECT conname FROM pg_constraint WHERE conrelid = $1::oid "
+								 "AND contype = 'f' ORDER BY conname",
+								 {oid_text})
+							 .rows)
+		t.source_foreign_keys.push_back(*c[0]);
+}
 
-	// the path's first hop becomes a target foreign key only when the parent
-	// is replicated and the target has the key it references, with the
-	// columns that are sent
+// The stored path of a table, hop by hop.
+std::vector<Hop> load_hops(pg::Spi &spi, Oid table)
+{
+	std::vector<Hop> hops;
+	for (const auto &h : spi.run(
+			 "SELECT e.n, (e.h->>'child_oid')::oid, (e.h->>'parent_oid')::oid, "
+			 "       (e.h->>'text_compare')::boolean, c.col, p.col, e.h->>'constraint' "
+			 "FROM sunsync.tables t, jsonb_array_elements(t.path) WITH ORDINALITY e(h, n), "
+			 "     jsonb_array_elements_text(e.h->'child_columns') WITH ORDINALITY c(col, i), "
+			 "     jsonb_array_elements_text(e.h->'parent_columns') WITH ORDINALITY p(col, j) "
+			 "WHERE t.table_name = $1::oid::regclass AND c.i = p.j ORDER BY e.n, c.i",
+			 {std::to_string(table)})
+							 .rows) {
+		size_t n = std::stoul(*h[0]);
+		if (hops.size() < n) {
+			hops.emplace_back();
+			hops.back().child = to_oid(h[1]);
+			hops.back().parent = to_oid(h[2]);
+			hops.back().text_compare = *h[3] == "t";
+			hops.back().constraint = h[6];
+		}
+		hops.back().columns.emplace_back(*h[4], *h[5]);
+	}
+	return hops;
+}
+
+// "ONLY schema.table alias": ONLY keeps inheritance children out; a
+// partitioned table has its rows in its partitions.
+std::string from_item(Oid rel, const std::string &alias)
+{
+	bool partitioned = false;
+	const char *name = nullptr;
+	pg::guard([&] {
+		partitioned = get_rel_relkind(rel) == RELKIND_PARTITIONED_TABLE;
+		pg::QualifiedName n = pg::relation_name_or_error(rel);
+		name = quote_qualified_identifier(n.schema, n.name);
+	});
+	return std::string(partitioned ? "" : "ONLY ") + name + " " + alias;
+}
+
+// " FROM t0 JOIN t1 ON ... JOIN tn ON ...": the table joined hop by hop up
+// to the root, which is tn.
+std::string joins_to_root(Oid table, const std::vector<Hop> &hops)
+{
+	std::string sql = " FROM " + from_item(table, "t0");
+	for (size_t k = 0; k < hops.size(); k++) {
+		std::string child = "t" + std::to_string(k), parent = "t" + std::to_string(k + 1);
+		sql += " JOIN " + from_item(hops[k].parent, parent) + " ON ";
+		for (size_t i = 0; i < hops[k].columns.size(); i++) {
+			std::string l = parent + "." + pg_quote_ident(hops[k].columns[i].second);
+			std::string rgt = child + "." + pg_quote_ident(hops[k].columns[i].first);
+			if (hops[k].text_compare) {
+				l += "::pg_catalog.text";
+				rgt += "::pg_catalog.text";
+			}
+			sql += (i ? " AND " : "") + l + " OPERATOR(pg_catalog.=) " + rgt;
+		}
+	}
+	return sql;
+}
+
+std::optional<ForeignKeySpec> first_hop_key(const std::vector<Hop> &hops)
+{
+	if (hops.empty() || !hops[0].constraint)
+		return std::nullopt;
+	ForeignKeySpec fk;
+	fk.name = *hops[0].constraint;
+	fk.parent = hops[0].parent;
+	for (const auto &[child_col, parent_col] : hops[0].columns) {
+		fk.columns.push_back(child_col);
+		fk.parent_columns.push_back(parent_col);
+	}
+	return fk;
+}
+
+// The path's first hop becomes a target foreign key only when the parent is
+// replicated and the target has the key it references, with the columns
+// that are sent.
+void keep_valid_path_keys(Scope &scope)
+{
 	std::map<Oid, const TableSpec *> by_oid;
 	for (const auto &t : scope.tables)
 		by_oid[t.oid] = &t;
@@ -207,6 +170,67 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 		if (!keep)
 			t.path_key.reset();
 	}
+}
+
+} // namespace
+
+Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema)
+{
+	auto root_row = spi.run("SELECT root_table::oid, owner_expr, set_by::oid FROM sunsync.root");
+	if (root_row.empty())
+		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set", {},
+				  "Call sunsync_set_root(root, owner_expr) first.");
+	Oid root = to_oid(root_row.rows[0][0]);
+	std::string owner_expr = *root_row.rows[0][1];
+	Oid author = to_oid(root_row.rows[0][2]);
+
+	std::map<Oid, std::set<std::string>> excluded;
+	for (const auto &r : spi.run("SELECT t.table_name::oid, x FROM sunsync.tables t, "
+								 "pg_catalog.unnest(t.exclude_columns) x").rows)
+		excluded[to_oid(r[0])].insert(*r[1]);
+
+	Scope scope;
+	TypeMap types(target_schema);
+	for (const auto &r : spi.run("SELECT table_name::oid, table_name::text FROM sunsync.tables ORDER BY position").rows) {
+		TableSpec t;
+		t.oid = to_oid(r[0]);
+		t.display = *r[1];
+		const char *schema = nullptr, *name = nullptr;
+		pg::guard([&] {
+			pg::QualifiedName source = pg::relation_name_or_error(t.oid);
+			schema = source.schema;
+			name = source.name;
+		});
+		t.target_name = name;
+		t.target_schema = target_schema.empty() ? schema : target_schema;
+		load_columns_and_keys(spi, t, excluded[t.oid], types);
+
+		std::vector<Hop> hops = load_hops(spi, t.oid);
+		if (t.oid != root && (hops.empty() || hops.back().parent != root))
+			pg::raise(sqlstate::invalid_object_definition,
+					  "the path of table " + t.display + " no longer reaches the root",
+					  {}, "Register it again with sunsync_add_table.");
+		t.path_key = first_hop_key(hops);
+
+		// the scoped rows: joined hop by hop up to the root, filtered on the owner
+		scope::OwnerExpr owner_of_row;
+		{
+			// planning folds immutable functions: only with the author's rights
+			pg::AsRole as_author(author);
+			owner_of_row = scope::check_owner_expr(root, owner_expr, "t" + std::to_string(hops.size()));
+		}
+		t.from_sql = joins_to_root(t.oid, hops) + " WHERE " + scope::owner_filter(owner_of_row, owner);
+		scope.tables.push_back(std::move(t));
+	}
+	for (auto &[oid, e] : types.enums)
+		for (const auto &l : spi.run("SELECT enumlabel FROM pg_enum WHERE enumtypid = $1::oid "
+									 "ORDER BY enumsortorder",
+									 {std::to_string(oid)})
+								 .rows)
+			e.labels.push_back(*l[0]);
+	scope.enums = std::move(types.enums);
+	scope.types = std::move(types.types);
+	keep_valid_path_keys(scope);
 	return scope;
 }
 
