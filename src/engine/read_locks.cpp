@@ -17,7 +17,7 @@ ReadSet relations_to_read(pg::Spi &spi)
 	ReadSet out;
 	auto rows = spi.run("SELECT r.oid, CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = r.oid) "
 						"       THEN r.oid::pg_catalog.regclass::pg_catalog.text END, "
-						"       t.table_name::pg_catalog.text "
+						"       t.table_name::pg_catalog.text, r.oid = t.table_name::pg_catalog.oid "
 						"FROM sunsync.tables t, LATERAL ("
 						"  SELECT t.table_name::pg_catalog.oid UNION "
 						"  SELECT (h->>'child_oid')::pg_catalog.oid FROM pg_catalog.jsonb_array_elements(t.path) h UNION "
@@ -25,7 +25,11 @@ ReadSet relations_to_read(pg::Spi &spi)
 						") r(oid)");
 	for (const auto &r : rows.rows) {
 		Oid oid = static_cast<Oid>(std::stoul(*r[0]));
-		if (!r[1] || !pg::guard([oid] { return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(oid)); }))
+		bool gone = !r[1] || !pg::guard([oid] { return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(oid)); });
+		if (gone && *r[3] == "t") // the registered table itself, dropped just now
+			pg::raise("42P01", "a registered table (OID " + std::to_string(oid) + ") was dropped while the run started",
+					  {}, "Push again: the next run reads the tables that exist then.");
+		if (gone)
 			pg::raise("42P01", "the path of table " + r[2].value_or("?") + " crosses a table that was dropped",
 					  "The table with OID " + std::to_string(oid) + " no longer exists.",
 					  "Register the table again with sunsync_add_table, or remove it with sunsync_remove_table.");

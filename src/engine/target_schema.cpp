@@ -161,6 +161,19 @@ const char *const managed_key_comment = "managed by sunsync";
 
 void drop_foreign_keys(remote::Connection &conn, const Scope &scope)
 {
+	// keys sunsync made on tables that are no longer replicated, to tables
+	// that are: they would stop the TRUNCATE (the rows stay; only sunsync's
+	// constraint goes)
+	std::string targets;
+	for (const auto &t : scope.tables)
+		targets += (targets.empty() ? "" : ", ") + quote_literal(target_table(t)) + "::pg_catalog.regclass";
+	if (!targets.empty())
+		for (const auto &r : conn.query("SELECT conrelid::pg_catalog.regclass::pg_catalog.text, conname "
+										"FROM pg_catalog.pg_constraint WHERE contype = 'f' "
+										"AND confrelid IN (" + targets + ") AND conrelid NOT IN (" + targets + ") "
+										"AND pg_catalog.obj_description(oid, 'pg_constraint') = " +
+										quote_literal(managed_key_comment)))
+			conn.exec("ALTER TABLE " + *r[0] + " DROP CONSTRAINT " + quote_ident(*r[1]));
 	for (const auto &t : scope.tables) {
 		std::string names;
 		for (const auto &n : t.source_foreign_keys)
