@@ -70,8 +70,8 @@ std::string owner_in_expr_type(pg::Spi &spi, const std::string &owner, const pg:
 	scope::OwnerExpr e;
 	{
 		// analysed and planned with its author's rights only
-		pg::AsRole as_author(static_cast<Oid>(std::stoul(*root[2])));
-		e = scope::check_owner_expr(static_cast<Oid>(std::stoul(*root[0])), *root[1], "r");
+		pg::AsRole as_author(pg::oid_of(root[2]));
+		e = scope::check_owner_expr(pg::oid_of(root[0]), *root[1], "r");
 	}
 	std::string type = pg::guard([&] { return std::string(format_type_be(e.type)); });
 	try {

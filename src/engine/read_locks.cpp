@@ -24,7 +24,7 @@ ReadSet relations_to_read(pg::Spi &spi)
 						"  SELECT (h->>'parent_oid')::pg_catalog.oid FROM pg_catalog.jsonb_array_elements(t.path) h"
 						") r(oid)");
 	for (const auto &r : rows.rows) {
-		Oid oid = static_cast<Oid>(std::stoul(*r[0]));
+		Oid oid = pg::oid_of(r[0]);
 		bool gone = !r[1] || !pg::guard([oid] { return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(oid)); });
 		if (gone && *r[3] == "t") // the registered table itself, dropped just now
 			pg::raise("42P01", "a registered table (OID " + std::to_string(oid) + ") was dropped while the run started",

@@ -171,7 +171,7 @@ uint64 full_sync(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *slot, con
 	Scope scope = load_scope(spi, cfg.owner, cfg.target_schema);
 	// Rows are read as the role that set the root: owner_expr is its code
 	// and must not run with more rights than it has.
-	Oid reader = static_cast<Oid>(std::stoul(*spi.run("SELECT set_by::oid FROM sunsync.root").scalar()));
+	Oid reader = pg::oid_of(spi.run("SELECT set_by::oid FROM sunsync.root").scalar());
 	int total = static_cast<int>(scope.tables.size());
 	set_progress(slot, "preparing target", "", 0, total);
 	add_missing_enum_labels(conn, scope);

@@ -22,7 +22,7 @@ namespace sunsync::engine {
 
 namespace {
 
-Oid to_oid(const pg::Value &v) { return static_cast<Oid>(std::stoul(*v)); }
+Oid to_oid(const pg::Value &v) { return pg::oid_of(v); }
 
 std::string pg_quote_ident(const std::string &s)
 {

@@ -16,6 +16,13 @@ extern "C" {
 
 namespace sunsync::pg {
 
+Oid oid_of(const Value &v)
+{
+	if (!v)
+		raise(sqlstate::internal_error, "internal query returned a NULL OID");
+	return guard([&] { return DatumGetObjectId(DirectFunctionCall1(oidin, CStringGetDatum(v->c_str()))); });
+}
+
 const Value &Result::scalar() const
 {
 	if (rows.empty() || rows[0].empty())

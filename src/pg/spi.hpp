@@ -38,6 +38,10 @@ private:
 	bool array_ = false;
 };
 
+// An OID, a regclass or a regrole read back from a result (their text
+// form is the decimal OID when the query casts them to oid).
+Oid oid_of(const Value &v);
+
 struct Result {
 	std::vector<Row> rows;
 	uint64 processed = 0;

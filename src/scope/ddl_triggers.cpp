@@ -121,8 +121,8 @@ void check_owner_expr_survives(pg::Spi &spi)
 						" AND d.objid = r.root_table::pg_catalog.oid AND d.objsubid > 0 LIMIT 1");
 	if (root.empty())
 		return;
-	Oid relid = static_cast<Oid>(std::stoul(*root.rows[0][0]));
-	Oid author = static_cast<Oid>(std::stoul(*root.rows[0][2]));
+	Oid relid = pg::oid_of(root.rows[0][0]);
+	Oid author = pg::oid_of(root.rows[0][2]);
 	const std::string &expr = *root.rows[0][1];
 	try {
 		pg::AsRole as_author(author);
@@ -146,7 +146,7 @@ Oid renamed_object(pg::Spi &spi)
 					   "            THEN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = d.objid) "
 					   "            ELSE d.objid END "
 					   "FROM pg_catalog.pg_event_trigger_ddl_commands() d LIMIT 1");
-	return row.empty() || !row.rows[0][0] ? InvalidOid : static_cast<Oid>(std::stoul(*row.rows[0][0]));
+	return row.empty() || !row.rows[0][0] ? InvalidOid : pg::oid_of(row.rows[0][0]);
 }
 
 // Whether a relation is registered or crossed by a stored path.
@@ -187,8 +187,8 @@ void rewrite_declared_vias(pg::Spi &spi, Oid renamed, const std::string &from, c
 	for (const auto &r : rows.rows) {
 		scope::Link &l = links[*r[0]];
 		l.declared = true;
-		l.child_oid = static_cast<Oid>(std::stoul(*r[1]));
-		l.parent_oid = static_cast<Oid>(std::stoul(*r[2]));
+		l.child_oid = pg::oid_of(r[1]);
+		l.parent_oid = pg::oid_of(r[2]);
 		bool child = *r[3] == "c";
 		std::string col = *r[4];
 		if ((child ? l.child_oid : l.parent_oid) == renamed && col == from)
@@ -217,7 +217,7 @@ void follow_rename(pg::Spi &spi, const scope::Root &root, RenameStmt *stmt)
 			auto author = spi.run("SELECT set_by::pg_catalog.oid FROM sunsync.root").scalar();
 			std::string expr;
 			{
-				pg::AsRole as_author(static_cast<Oid>(std::stoul(*author)));
+				pg::AsRole as_author(pg::oid_of(author));
 				expr = scope::canonical_owner_expr(root.oid, root.owner_expr, from, to);
 			}
 			spi.run("UPDATE sunsync.root SET owner_expr = $1", {expr});

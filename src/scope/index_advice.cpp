@@ -78,7 +78,7 @@ void advise_path_indexes(pg::Spi &spi, Oid table)
 	for (const auto &h : hops.rows) {
 		if (*h[3] == "t")
 			continue;
-		std::string child = qualified(static_cast<Oid>(std::stoul(*h[0])));
+		std::string child = qualified(pg::oid_of(h[0]));
 		std::string key = *h[2] == "t" ? "((" + *h[1] + ")::text)" : "(" + *h[1] + ")";
 		advise("sunsync: no index on " + child + " " + key +
 				   ", which the path to the root follows: every push would read the whole table",

@@ -26,7 +26,7 @@ TableInfo load_table(pg::Spi &spi, Oid relid)
 						"WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0 AND NOT a.attisdropped",
 						{id});
 	for (const auto &r : cols.rows)
-		t.column_types[*r[0]] = static_cast<Oid>(std::stoul(*r[1]));
+		t.column_types[*r[0]] = pg::oid_of(r[1]);
 	auto pk = spi.run("SELECT a.attname FROM pg_catalog.pg_constraint c, "
 					  "pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, i), pg_catalog.pg_attribute a "
 					  "WHERE c.conrelid = $1::pg_catalog.oid AND c.contype = 'p' "
@@ -78,8 +78,8 @@ std::map<std::string, std::vector<Link>> load_foreign_keys(pg::Spi &spi)
 			l.name = *r[1];
 			l.child = child;
 			l.parent = *r[3];
-			l.child_oid = static_cast<unsigned>(std::stoul(*r[6]));
-			l.parent_oid = static_cast<unsigned>(std::stoul(*r[7]));
+			l.child_oid = pg::oid_of(r[6]);
+			l.parent_oid = pg::oid_of(r[7]);
 			links[child].push_back(l);
 		}
 		Link &l = links[child].back();
@@ -99,7 +99,7 @@ std::optional<Root> load_root(pg::Spi &spi)
 	if (res.empty())
 		return std::nullopt;
 	Root root;
-	root.oid = static_cast<Oid>(std::stoul(*res.rows[0][0]));
+	root.oid = pg::oid_of(res.rows[0][0]);
 	root.name = relation_name(spi, root.oid);
 	root.owner_expr = *res.rows[0][1];
 	return root;
@@ -116,7 +116,7 @@ std::vector<Registration> load_registrations(pg::Spi &spi)
 	std::vector<Registration> out;
 	for (const auto &r : res.rows) {
 		Registration reg;
-		reg.oid = static_cast<Oid>(std::stoul(*r[0]));
+		reg.oid = pg::oid_of(r[0]);
 		reg.name = relation_name(spi, reg.oid);
 		reg.via = r[1];
 		out.push_back(reg);
