@@ -42,3 +42,10 @@ ALTER TABLE sunsync.root ADD COLUMN source_id uuid;
 ALTER TABLE sunsync.configs ADD COLUMN source_id uuid;
 UPDATE sunsync.root SET source_id = (SELECT id FROM sunsync.source);
 UPDATE sunsync.configs SET source_id = (SELECT id FROM sunsync.source);
+
+-- 0.2 stores owner_expr and declared vias schema-qualified (no later
+-- search_path changes what they mean) and builds the paths itself.
+CREATE FUNCTION sunsync.canonicalize_scope() RETURNS void
+LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_canonicalize_scope';
+SELECT sunsync.canonicalize_scope();
+DROP FUNCTION sunsync.canonicalize_scope();

@@ -2,6 +2,7 @@
 // sunsync_update_config, sunsync_delete_config.  The target URL is checked
 // (behaviour 1), then stored twice: sealed, and masked for display.
 #include "crypto/seal.hpp"
+#include "catalog/catalog_version.hpp"
 #include "pg/args.hpp"
 #include "pg/as_role.hpp"
 #include "pg/log_masking.hpp"
@@ -67,12 +68,10 @@ std::string required_id(FunctionCallInfo fcinfo, int n)
 // serves the filter).  root: root_table oid, owner_expr, set_by oid.
 std::string owner_in_expr_type(pg::Spi &spi, const std::string &owner, const pg::Row &root)
 {
-	scope::OwnerExpr e;
-	{
-		// analysed and planned with its author's rights only
-		pg::AsRole as_author(pg::oid_of(root[2]));
-		e = scope::check_owner_expr(pg::oid_of(root[0]), *root[1], "r");
-	}
+	// analysed, planned and converted with the author's rights only: the
+	// type's input function, a domain's checks or a cast are its code
+	pg::AsRole as_author(pg::oid_of(root[2]));
+	scope::OwnerExpr e = scope::check_owner_expr(pg::oid_of(root[0]), *root[1], "r");
 	std::string type = pg::guard([&] { return std::string(format_type_be(e.type)); });
 	try {
 		return *spi.run(("SELECT ($1::pg_catalog.text)::" +
@@ -107,6 +106,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_create_config)
 	std::string role = std::to_string(GetUserId());
 
 	pg::Spi spi;
+	require_catalog_version(spi);
 	pg::CatalogOwnerScope as_owner;
 	auto root = spi.run("SELECT root_table::pg_catalog.oid, owner_expr, set_by::pg_catalog.oid FROM sunsync.root");
 	if (root.empty())
@@ -131,6 +131,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_update_config)
 	std::optional<bool> continuous = pg::bool_arg(fcinfo, 2);
 
 	pg::Spi spi;
+	require_catalog_version(spi);
 	std::optional<TargetUrl> target;
 	if (url)
 		target = checked_url(*url);
@@ -157,6 +158,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_delete_config)
 {
 	std::string id = required_id(fcinfo, 0);
 	pg::Spi spi;
+	require_catalog_version(spi);
 	pg::CatalogOwnerScope as_owner;
 	if (spi.run("DELETE FROM sunsync.configs WHERE id = $1::bigint", {id}).processed == 0)
 		no_such_config(id);

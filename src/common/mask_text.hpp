@@ -1,8 +1,12 @@
 // Hides passwords in free text bound for the server log or pg_stat_activity:
-// the password of every postgres:// or postgresql:// URL, and the value of
-// every password=... (URL query parameter or conninfo keyword).  It errs on
-// the side of hiding more: from the first ':' after the scheme to the last
-// '@' before the next whitespace is replaced by ***.  Server-free.
+// the password of every postgres:// or postgresql:// URL, the value of every
+// password parameter of a URL (its key percent-encoded or not), and the
+// value of every password=... keyword.  A URL ends where the SQL literal it
+// sits in ends (a doubled quote does not end it), else at whitespace.  It
+// errs on the side of hiding more: from the first ':' after the scheme to
+// the last '@' of the URL is replaced by ***.  What it cannot see: a URL
+// spelled with SQL escapes (E'...\x3a...', U&'...') or built by an
+// expression ('postgresql://u:' || ...).  Server-free.
 #pragma once
 
 #include <string>

@@ -93,6 +93,11 @@ void create_key_file(const std::string &path)
 	unlink(temp.c_str());
 	if (rc != 0 && saved != EEXIST) // EEXIST: another session's key won; read it
 		key_file_error(path, std::string("could not be created: ") + strerror(saved));
+	// the new name must survive a crash, as the configurations sealed with it will
+	std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
+	Fd d{open(dir.c_str(), O_RDONLY | O_DIRECTORY)};
+	if (d.fd < 0 || fsync(d.fd) != 0)
+		key_file_error(path, std::string("could not be made durable: ") + strerror(errno));
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 #include "engine/run.hpp"
 
+#include "catalog/catalog_version.hpp"
 #include "common/quote.hpp"
 #include "crypto/seal.hpp"
 #include "engine/copy_sink.hpp"
@@ -91,6 +92,7 @@ std::string start_run(const std::string &id, Config &cfg)
 	std::string run_id;
 	in_transaction(false, [&] {
 		pg::Spi spi;
+		require_catalog_version(spi);
 		auto row = spi.run("SELECT owner, target_url_sealed, coalesce(target_schema, ''), "
 						   "created_by_superuser, source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source) "
 						   "FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE",
@@ -121,6 +123,7 @@ std::unique_ptr<remote::Connection> connect_target(const std::string &id, const 
 	options.trusted = cfg.trusted;
 	options.connect_timeout_ms = sunsync_connect_timeout_ms;
 	options.statement_timeout_ms = sunsync_statement_timeout_ms;
+	options.lock_timeout_ms = sunsync_lock_timeout_ms;
 	options.check_stop = std::move(check_stop);
 	// the worker's text is in the database's encoding (its own client
 	// encoding is SQL_ASCII: no conversion); the target converts it

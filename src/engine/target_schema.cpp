@@ -125,14 +125,29 @@ void ensure_tables(remote::Connection &conn, Scope &scope)
 			continue;
 		}
 		std::map<std::string, std::string> target_types;
-		std::set<std::string> generated;
-		for (const auto &r : conn.query("SELECT attname, pg_catalog.format_type(atttypid, atttypmod), "
-										"attgenerated <> '' FROM pg_catalog.pg_attribute WHERE attrelid = " +
-										*rel[0][0] + " AND attnum > 0 AND NOT attisdropped")) {
+		std::set<std::string> generated, required;
+		for (const auto &r : conn.query("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
+										"a.attgenerated <> '', a.attnotnull AND NOT a.atthasdef "
+										"FROM pg_catalog.pg_attribute a WHERE a.attrelid = " +
+										*rel[0][0] + " AND a.attnum > 0 AND NOT a.attisdropped")) {
 			target_types[*r[0]] = *r[1];
 			if (*r[2] == "t")
 				generated.insert(*r[0]);
+			else if (*r[3] == "t")
+				required.insert(*r[0]);
 		}
+		// a column renamed or dropped on the source leaves the target's behind;
+		// one the target requires (NOT NULL, no default) would fail every row
+		std::set<std::string> sent;
+		for (const auto &c : t.columns)
+			sent.insert(c.name);
+		for (const auto &col : required)
+			if (!sent.count(col))
+				throw Error("42804",
+							"schema mismatch: table " + display(t.target_schema, t.target_name) + " column " + col +
+								" is NOT NULL on the target, and the source sends no such column",
+							"It was renamed, dropped or excluded on the source.",
+							"Rename it on the target as on the source, or drop it or its NOT NULL there.");
 		// every type is checked before anything is changed
 		for (const auto &c : t.columns) {
 			auto it = target_types.find(c.name);

@@ -179,8 +179,10 @@ Connection::Connection(const std::string &url, ConnectOptions options)
 					"Require password authentication (scram-sha-256) for this login in the target's pg_hba.conf.");
 	if (PQsetnonblocking(conn_.get(), 1) != 0)
 		throw Error("08001", "could not switch the target connection to non-blocking mode");
-	int timeout = options_.statement_timeout_ms;
-	exec("SET statement_timeout = " + std::to_string(timeout) + "; SET search_path = pg_catalog");
+	// the target's own lock waits are bounded too: a tenant's open
+	// transaction there must not hold the run (and its source locks) long
+	exec("SET statement_timeout = " + std::to_string(options_.statement_timeout_ms) +
+		 "; SET lock_timeout = " + std::to_string(options_.lock_timeout_ms) + "; SET search_path = pg_catalog");
 }
 
 Connection::~Connection() = default;
@@ -247,6 +249,10 @@ void Connection::fail_result(PGresult *res, const std::string &sql)
 		throw Error(code, "permission denied on target " + where_ + ": " + msg, det,
 					"Grant the target login the right to create schemas and tables, or "
 					"create them beforehand.");
+	if (code == "55P03")
+		throw Error(code, "lock wait timed out on target " + where_ + ": " + msg, det,
+					"Another session on the target holds a lock on a table sunsync writes (see pg_locks "
+					"there); sunsync.lock_timeout bounds the wait.");
 	if (code == "57014")
 		throw Error(code, "statement timed out on target " + where_ + ": " + msg, det,
 					"See sunsync.statement_timeout.");
@@ -263,9 +269,9 @@ TimestampTz Connection::statement_deadline() const
 {
 	if (options_.statement_timeout_ms <= 0)
 		return 0;
-	int ms = options_.statement_timeout_ms;
+	int64 ms = static_cast<int64>(options_.statement_timeout_ms) + 2000;
 	// a little after the target's own statement_timeout, which says more
-	return pg::guard([ms] { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms + 2000); });
+	return pg::guard([ms] { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms); });
 }
 
 std::vector<std::vector<std::optional<std::string>>> Connection::query(const std::string &sql)

@@ -26,6 +26,7 @@ struct ConnectOptions {
 	bool trusted = false;    // created by a superuser: may use server files
 	int connect_timeout_ms = 10000;
 	int statement_timeout_ms = 600000;
+	int lock_timeout_ms = 60000; // on the target (SET lock_timeout)
 	std::string client_encoding = "UTF8"; // the source database's encoding
 	// Called after every wait; throws to stop (SIGTERM, config deleted).
 	std::function<void()> check_stop;

@@ -1,6 +1,8 @@
 // SQL functions that define what is replicated: sunsync_set_root,
 // sunsync_add_table, sunsync_remove_table.
+#include "catalog/catalog_version.hpp"
 #include "pg/args.hpp"
+#include "pg/as_role.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "scope/declared_link.hpp"
@@ -180,6 +182,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_set_root)
 	Oid relid = pg::oid_arg(fcinfo, 0);
 	std::string expr = *pg::text_arg(fcinfo, 1);
 	pg::Spi spi;
+	require_catalog_version(spi);
 	TableInfo t = load_table(spi, relid);
 	check_replicable(t);
 	check_owner_expr(relid, expr, "r");
@@ -227,6 +230,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_add_table)
 	auto excluded = pg::text_array_arg(fcinfo, 2, "exclude_columns").value_or(std::vector<std::string>{});
 
 	pg::Spi spi;
+	require_catalog_version(spi);
 	Root root = require_root(spi);
 	TableInfo t = load_table(spi, relid);
 	check_replicable(t);
@@ -260,6 +264,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_remove_table)
 {
 	Oid relid = pg::oid_arg(fcinfo, 0);
 	pg::Spi spi;
+	require_catalog_version(spi);
 	TableInfo t = load_table(spi, relid);
 	if (!t.owned_by_caller)
 		pg::raise(sqlstate::insufficient_privilege, "must be owner of table " + t.name);
@@ -282,5 +287,37 @@ SUNSYNC_SQL_FUNCTION(sunsync_remove_table)
 				  {}, "See the view sunsync_tables.");
 	if (!is_root && root)
 		refresh_scope(spi, *root, t.name);
+	PG_RETURN_VOID();
+}
+
+// For the upgrade from 0.1 only (sunsync--0.1--0.2.sql): 0.1 stored
+// owner_expr and declared vias as written, resolved under the caller's
+// search_path; 0.2 stores them schema-qualified, and re-derives the paths.
+SUNSYNC_SQL_FUNCTION(sunsync_canonicalize_scope)
+{
+	pg::Spi spi;
+	auto root = load_root(spi);
+	if (!root)
+		PG_RETURN_VOID();
+	// names resolve under the search_path of the update, as under 0.1's callers
+	Oid author = pg::oid_of(spi.run("SELECT set_by::oid FROM sunsync.root").scalar());
+	std::string expr;
+	{
+		pg::AsRole as_author(author);
+		expr = canonical_owner_expr(root->oid, root->owner_expr);
+	}
+	std::vector<std::pair<Oid, std::string>> vias;
+	auto fks = load_foreign_keys(spi);
+	for (const auto &reg : load_registrations(spi))
+		if (reg.via)
+			vias.emplace_back(reg.oid, canonical_via(resolve_via(spi, load_table(spi, reg.oid), *reg.via, fks)));
+	{
+		pg::CatalogOwnerScope as_owner;
+		spi.run("UPDATE sunsync.root SET owner_expr = $1", {expr});
+		for (const auto &[oid, via] : vias)
+			spi.run("UPDATE sunsync.tables SET via = $2 WHERE table_name = $1::oid::regclass",
+					{std::to_string(oid), via});
+	}
+	refresh_scope(spi, *load_root(spi), "the upgrade to sunsync 0.2");
 	PG_RETURN_VOID();
 }

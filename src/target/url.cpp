@@ -142,6 +142,29 @@ std::string scrub_secrets(const std::string &text, const std::string &url)
 	return out;
 }
 
+namespace {
+
+// Whether a value libpq parsed out of the URL may hold part of a password:
+// a '/' or '?' in a password (not percent-encoded) makes libpq read part of
+// it as the port or the database; such a value is never echoed.
+bool may_be_secret(const std::string &value, const std::string &url)
+{
+	size_t start = url.find("://");
+	size_t at = url.rfind('@');
+	if (value.empty() || start == std::string::npos || at == std::string::npos || at < start)
+		return false;
+	return url.substr(start + 3, at - start - 3).find(value) != std::string::npos;
+}
+
+std::string shown(const std::string &value, const std::string &url)
+{
+	return may_be_secret(value, url) ? "(not shown: it may be part of the password; write '/' and '?' in a "
+									   "password as %2F and %3F)"
+									 : "\"" + value + "\"";
+}
+
+} // namespace
+
 std::vector<std::string> split_comma_list(const std::string &value)
 {
 	std::vector<std::string> out;
@@ -215,14 +238,14 @@ TargetUrl check_target_url(const std::string &url, const UrlPolicy &policy,
 		long n = port.empty() ? 5432 : std::strtol(port.c_str(), &end, 10);
 		if ((!port.empty() && *end != '\0') || n < 1 || n > 65535)
 			refuse(sqlstate::invalid_parameter_value, "invalid target URL",
-				   "invalid port number: \"" + port + "\"");
+				   "invalid port number: " + shown(port, url));
 	}
 	if (set.count("sslmode")) {
 		const std::string &m = set["sslmode"];
 		if (m != "disable" && m != "allow" && m != "prefer" && m != "require" &&
 			m != "verify-ca" && m != "verify-full")
 			refuse(sqlstate::invalid_parameter_value, "invalid target URL",
-				   "invalid sslmode value: \"" + m + "\"");
+				   "invalid sslmode value: " + shown(m, url));
 	}
 	target.has_password = set.count("password") > 0;
 

@@ -7,6 +7,7 @@
 #include "worker/workers.hpp"
 
 extern "C" {
+#include "utils/syscache.h"
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -84,6 +85,20 @@ void want_all_databases()
 		shm::want_database(found[i]);
 }
 
+// Whether a database still exists and accepts connections: a worker for a
+// database dropped (WITH (FORCE)) or closed to connections would fail at
+// start, again and again.
+bool database_accepts_connections(Oid dbid)
+{
+	StartTransactionCommand();
+	HeapTuple tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dbid));
+	bool ok = HeapTupleIsValid(tup) && reinterpret_cast<Form_pg_database>(GETSTRUCT(tup))->datallowconn;
+	if (HeapTupleIsValid(tup))
+		ReleaseSysCache(tup);
+	CommitTransactionCommand();
+	return ok;
+}
+
 bool older_than(TimestampTz since, TimestampTz now, int ms)
 {
 	return since != 0 && TimestampDifferenceExceeds(since, now, ms);
@@ -122,6 +137,13 @@ void manage_databases()
 		}
 		if (now < d.restart_after)
 			continue;
+		if (!database_accepts_connections(d.dbid)) {
+			shm::Locked lock(LW_EXCLUSIVE);
+			shm::Database &e = sh->databases[i];
+			if (e.dbid == d.dbid && e.worker_pid == 0)
+				e.wanted = false;
+			continue;
+		}
 		if (database_handles[i]) {
 			pfree(database_handles[i]);
 			database_handles[i] = nullptr;

@@ -2,6 +2,7 @@
 // sunsync_push, sunsync.active_runs (behind sunsync_progress and the status
 // of sunsync_configs) and sunsync.wake_launcher.
 #include "engine/read_locks.hpp"
+#include "catalog/catalog_version.hpp"
 #include "pg/args.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
@@ -109,6 +110,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 	std::string id_text = std::to_string(*id);
 	{
 		pg::Spi spi;
+		require_catalog_version(spi);
 		pg::CatalogOwnerScope as_owner;
 		if (spi.run("SELECT 1 FROM sunsync.configs WHERE id = $1::bigint", {id_text}).empty())
 			pg::raise(sqlstate::undefined_object, "configuration " + id_text + " does not exist",

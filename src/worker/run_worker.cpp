@@ -102,19 +102,26 @@ void sunsync_run_worker_main(Datum arg)
 
 	// run_config catches what it can record; anything else is logged here,
 	// never std::terminate
-	engine::RunOutcome outcome;
 	bool failed = false;
-	try {
-		outcome = engine::run_config(slot, config_id);
-	} catch (...) {
-		pg::keep_current_exception();
-		failed = true;
+	{
+		engine::RunOutcome outcome;
+		try {
+			outcome = engine::run_config(slot, config_id);
+		} catch (...) {
+			pg::keep_current_exception();
+			failed = true;
+		}
+		if (!failed) {
+			if (!outcome.ok)
+				ereport(LOG, (errmsg("sunsync: sync of configuration %lld failed: %s",
+									 static_cast<long long>(config_id), outcome.error.c_str())));
+			release_slot(outcome.ok, outcome.sqlstate.c_str(), outcome.error.c_str(), outcome.hint.c_str());
+		}
 	}
+	// (outcome is gone: the ERROR below jumps over no C++ object) an ERROR
+	// in a background worker ends it; the exit callback records the run and
+	// frees the slot
 	if (failed)
-		pg::report_kept_error(); // FATAL in a worker; the exit callback frees the slot
-	if (!outcome.ok)
-		ereport(LOG, (errmsg("sunsync: sync of configuration %lld failed: %s",
-							 static_cast<long long>(config_id), outcome.error.c_str())));
-	release_slot(outcome.ok, outcome.sqlstate.c_str(), outcome.error.c_str(), outcome.hint.c_str());
+		pg::report_kept_error();
 	proc_exit(0);
 }

@@ -45,6 +45,19 @@ TEST(MaskText, PasswordParameters)
 	EXPECT_EQ(mask_passwords("PASSWORD=x"), "PASSWORD=***");
 }
 
+TEST(MaskText, WhatLibpqAcceptsIsMaskedToo)
+{
+	// whitespace in a password of a URL in an SQL literal
+	EXPECT_EQ(mask_passwords("SELECT f('postgresql://u:pa ss\tword@h/db', 1)"), "SELECT f('postgresql://u:***@h/db', 1)");
+	// a doubled quote inside the literal does not end the URL
+	EXPECT_EQ(mask_passwords("'postgresql://u:a''b c@h/db'"), "'postgresql://u:***@h/db'");
+	// a percent-encoded parameter key, and a value with quotes and spaces
+	EXPECT_EQ(mask_passwords("'postgresql://h/db?pass%77ord=S3cret&x=1'"), "'postgresql://h/db?pass%77ord=***&x=1'");
+	EXPECT_EQ(mask_passwords("'postgresql://h/db?password=a''S3 cret'"), "'postgresql://h/db?password=***'");
+	// a conninfo keyword whose value holds a doubled quote
+	EXPECT_EQ(mask_passwords("'host=h password=a''S3cret dbname=x'"), "'host=h password=*** dbname=x'");
+}
+
 TEST(MaskText, CheapPrecheck)
 {
 	EXPECT_TRUE(may_hold_password("x postgresql://u:p@h"));

@@ -153,3 +153,19 @@ TEST(ScrubSecrets, RawAndDecoded)
 {
 	EXPECT_EQ(scrub_secrets("bad: p%40ss and p@ss", "postgres://u:p%40ss@h/db"), "bad: *** and ***");
 }
+
+TEST(TargetUrlRules, APasswordWithASlashIsNeverEchoedAsAPort)
+{
+	sunsync::UrlPolicy policy;
+	policy.superuser = true;
+	policy.allow_private_targets = true;
+	try {
+		sunsync::check_target_url("postgresql://u:p4ss/w0rd@203.0.113.5/db", policy,
+								  [](const std::string &) { return std::vector<std::string>{"203.0.113.5"}; });
+		FAIL() << "the URL must be refused";
+	} catch (const sunsync::Error &e) {
+		std::string all = std::string(e.what()) + " " + e.detail() + " " + e.hint();
+		EXPECT_EQ(all.find("p4ss"), std::string::npos) << all;
+		EXPECT_EQ(all.find("w0rd"), std::string::npos) << all;
+	}
+}
