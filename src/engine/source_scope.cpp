@@ -176,10 +176,17 @@ void keep_valid_path_keys(Scope &scope)
 
 Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema)
 {
-	auto root_row = spi.run("SELECT root_table::oid, owner_expr, set_by::oid FROM sunsync.root");
+	auto root_row = spi.run("SELECT root_table::oid, owner_expr, set_by::oid, "
+							"EXISTS (SELECT FROM pg_catalog.pg_roles WHERE oid = set_by) FROM sunsync.root");
 	if (root_row.empty())
 		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set", {},
 				  "Call sunsync_set_root(root, owner_expr) first.");
+	// owner_expr runs with the rights of the role that set the root, and no
+	// other: a role that is gone leaves no one to run it as
+	if (*root_row.rows[0][3] != "t")
+		pg::raise(sqlstate::object_not_in_prerequisite_state,
+				  "the role that set the root (OID " + *root_row.rows[0][2] + ") no longer exists", {},
+				  "Set the root again with sunsync_set_root, as the role whose rights owner_expr should run with.");
 	Oid root = to_oid(root_row.rows[0][0]);
 	std::string owner_expr = *root_row.rows[0][1];
 	Oid author = to_oid(root_row.rows[0][2]);

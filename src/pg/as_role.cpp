@@ -11,20 +11,23 @@ extern "C" {
 
 namespace sunsync::pg {
 
-AsRole::AsRole(Oid role) : uncaught_at_start_(std::uncaught_exceptions())
+RoleScope::RoleScope(Oid role, int add_context, const char *search_path)
+	: uncaught_at_start_(std::uncaught_exceptions())
 {
 	GetUserIdAndSecContext(&saved_user_, &saved_context_);
 	guc_nest_level_ = guard([&] {
 		int level = NewGUCNestLevel();
-		SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+		SetUserIdAndSecContext(role, saved_context_ | add_context);
+		if (search_path)
+			set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+							  false);
 		return level;
 	});
 }
 
-AsRole::~AsRole()
+RoleScope::~RoleScope()
 {
 	SetUserIdAndSecContext(saved_user_, saved_context_);
-	// On error the transaction abort pops the settings level itself.
 	if (std::uncaught_exceptions() > uncaught_at_start_)
 		return;
 	try {
@@ -32,6 +35,10 @@ AsRole::~AsRole()
 		guard([level] { AtEOXact_GUC(false, level); });
 	} catch (...) {
 	}
+}
+
+AsRole::AsRole(Oid role) : RoleScope(role, SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION, nullptr)
+{
 }
 
 } // namespace sunsync::pg

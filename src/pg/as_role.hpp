@@ -11,18 +11,26 @@
 
 namespace sunsync::pg {
 
-class AsRole {
+// The mechanism: another user id and security context, and a settings
+// level of its own (with search_path pinned when asked), all undone when
+// the scope ends.  On an error the transaction abort undoes the settings.
+class RoleScope {
 public:
-	explicit AsRole(Oid role);
-	~AsRole();
-	AsRole(const AsRole &) = delete;
-	AsRole &operator=(const AsRole &) = delete;
+	RoleScope(Oid role, int add_context, const char *search_path);
+	~RoleScope();
+	RoleScope(const RoleScope &) = delete;
+	RoleScope &operator=(const RoleScope &) = delete;
 
 private:
 	Oid saved_user_;
 	int saved_context_;
 	int guc_nest_level_;
 	int uncaught_at_start_;
+};
+
+class AsRole : public RoleScope {
+public:
+	explicit AsRole(Oid role);
 };
 
 } // namespace sunsync::pg

@@ -112,10 +112,11 @@ Result Spi::run(const char *sql, const std::vector<Param> &params)
 	return result;
 }
 
-CatalogOwnerScope::CatalogOwnerScope()
-	: uncaught_at_start_(std::uncaught_exceptions())
+namespace {
+
+Oid sunsync_schema_owner()
 {
-	Oid owner = guard([] {
+	return guard([] {
 		Oid nsp = get_namespace_oid("sunsync", false);
 		HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
 		if (!HeapTupleIsValid(tuple))
@@ -124,27 +125,13 @@ CatalogOwnerScope::CatalogOwnerScope()
 		ReleaseSysCache(tuple);
 		return nspowner;
 	});
-	GetUserIdAndSecContext(&saved_user_, &saved_sec_context_);
-	guc_nest_level_ = guard([&] {
-		int level = NewGUCNestLevel();
-		SetUserIdAndSecContext(owner, saved_sec_context_ | SECURITY_LOCAL_USERID_CHANGE);
-		set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-						  PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		return level;
-	});
 }
 
-CatalogOwnerScope::~CatalogOwnerScope()
+} // namespace
+
+CatalogOwnerScope::CatalogOwnerScope()
+	: RoleScope(sunsync_schema_owner(), SECURITY_LOCAL_USERID_CHANGE, "pg_catalog, pg_temp")
 {
-	SetUserIdAndSecContext(saved_user_, saved_sec_context_);
-	// On error the transaction abort pops the GUC nest level itself.
-	if (std::uncaught_exceptions() > uncaught_at_start_)
-		return;
-	try {
-		int level = guc_nest_level_;
-		guard([level] { AtEOXact_GUC(true, level); });
-	} catch (...) {
-	}
 }
 
 } // namespace sunsync::pg

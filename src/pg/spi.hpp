@@ -2,6 +2,7 @@
 // out into C++ values so nothing refers to SPI memory after the call.
 #pragma once
 
+#include "pg/as_role.hpp"
 #include "pg/guard.hpp"
 
 #include <optional>
@@ -70,18 +71,9 @@ private:
 // Runs internal catalog statements as the owner of schema sunsync, with a
 // search_path that a caller cannot steer, and restores both afterwards.  The
 // caller's privileges are checked before this scope is entered.
-class CatalogOwnerScope {
+class CatalogOwnerScope : public RoleScope {
 public:
 	CatalogOwnerScope();
-	~CatalogOwnerScope();
-	CatalogOwnerScope(const CatalogOwnerScope &) = delete;
-	CatalogOwnerScope &operator=(const CatalogOwnerScope &) = delete;
-
-private:
-	Oid saved_user_;
-	int saved_sec_context_;
-	int guc_nest_level_;
-	int uncaught_at_start_;
 };
 
 } // namespace sunsync::pg

@@ -20,6 +20,29 @@ namespace {
 
 using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
+// What a target says is the target's to choose: no control character of it
+// reaches our log lines, and no SQLSTATE that is not an error class (a
+// target could claim "00000", or "40001" to make clients retry).
+std::string printable(std::string s)
+{
+	for (char &c : s)
+		if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+			c = ' ';
+	return s;
+}
+
+std::string error_class(const char *state)
+{
+	std::string code = state ? state : "08006";
+	bool valid = code.size() == 5;
+	for (char c : code)
+		valid = valid && ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'));
+	if (!valid || code.compare(0, 2, "00") == 0 || code.compare(0, 2, "01") == 0 ||
+		code.compare(0, 2, "02") == 0 || code.compare(0, 2, "40") == 0)
+		return "XX000";
+	return code;
+}
+
 std::string first_line(const char *msg)
 {
 	std::string s = msg ? msg : "";
@@ -239,12 +262,12 @@ void Connection::fail_result(PGresult *res, const std::string &sql)
 {
 	ResultPtr owned(res, PQclear);
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	std::string code = state ? state : "08006";
-	std::string msg = first_line(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+	std::string code = error_class(state);
+	std::string msg = printable(first_line(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)));
 	if (msg.empty())
-		msg = first_line(PQerrorMessage(conn_.get()));
+		msg = printable(first_line(PQerrorMessage(conn_.get())));
 	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-	std::string det = detail ? detail : "";
+	std::string det = printable(detail ? detail : "");
 	if (code == "42501")
 		throw Error(code, "permission denied on target " + where_ + ": " + msg, det,
 					"Grant the target login the right to create schemas and tables, or "

@@ -12,7 +12,8 @@
 //    its path lost;
 //  * a column of the root that owner_expr uses dropped: the DDL fails.
 //
-// ddl_command_end of ALTER TABLE / ALTER SCHEMA ... RENAME: what the DBA
+// ddl_command_end of ALTER TABLE / ALTER SCHEMA ... RENAME and ALTER TABLE
+// ... SET SCHEMA: what the DBA
 // stated by name follows the rename (excluded columns, owner_expr, via),
 // and the paths are derived again, so that an excluded column never starts
 // flowing because it was renamed, and no path silently breaks.
@@ -248,6 +249,17 @@ void follow_rename(pg::Spi &spi, const scope::Root &root, RenameStmt *stmt)
 		scope::refresh_scope(spi, *current, "a rename");
 }
 
+// ALTER TABLE ... SET SCHEMA: declared vias name tables schema-qualified.
+void follow_set_schema(pg::Spi &spi)
+{
+	Oid relid = renamed_object(spi);
+	if (!OidIsValid(relid) || !in_scope(spi, relid))
+		return;
+	rewrite_declared_vias(spi, InvalidOid, {}, {});
+	if (auto current = scope::load_root(spi))
+		scope::refresh_scope(spi, *current, "a change of schema");
+}
+
 } // namespace
 
 SUNSYNC_SQL_FUNCTION(sunsync_on_ddl_command_end)
@@ -255,7 +267,9 @@ SUNSYNC_SQL_FUNCTION(sunsync_on_ddl_command_end)
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		pg::raise("39P01", "sunsync_on_ddl_command_end is an event trigger function");
 	auto *data = reinterpret_cast<EventTriggerData *>(fcinfo->context);
-	if (data->parsetree == nullptr || !IsA(data->parsetree, RenameStmt))
+	bool set_schema = data->parsetree != nullptr && IsA(data->parsetree, AlterObjectSchemaStmt) &&
+					  reinterpret_cast<AlterObjectSchemaStmt *>(data->parsetree)->objectType == OBJECT_TABLE;
+	if (data->parsetree == nullptr || (!IsA(data->parsetree, RenameStmt) && !set_schema))
 		PG_RETURN_VOID();
 	pg::Spi spi;
 	if (!extension_catalog_exists(spi))
@@ -264,7 +278,10 @@ SUNSYNC_SQL_FUNCTION(sunsync_on_ddl_command_end)
 	auto root = scope::load_root(spi);
 	if (!root)
 		PG_RETURN_VOID();
-	follow_rename(spi, *root, reinterpret_cast<RenameStmt *>(data->parsetree));
+	if (set_schema)
+		follow_set_schema(spi);
+	else
+		follow_rename(spi, *root, reinterpret_cast<RenameStmt *>(data->parsetree));
 	PG_RETURN_VOID();
 }
 

@@ -156,6 +156,14 @@ is($target->safe_psql('tenant', q{SELECT string_agg(attname, ',' ORDER BY attnum
 # (pet.name was on the target before it was excluded; nothing is dropped there)
 is($target->safe_psql('tenant', 'SELECT count(name) FROM public.pet'), '0', 'and no value of one');
 
+# ALTER TABLE ... SET SCHEMA: the declared link names the table's new schema.
+$source->safe_psql('app', 'CREATE SCHEMA moved AUTHORIZATION migrator');
+($rc, $out, $err) = $source->psql('app', 'SET ROLE migrator; ALTER TABLE family SET SCHEMA moved', on_error_stop => 1);
+is($rc, 0, 'the root table moves to another schema') or diag $err;
+is($source->safe_psql('app', q{SELECT via FROM sunsync.tables WHERE table_name = 'note'::regclass}),
+	'family_ref -> moved.family(fam_no)', 'and the declared link follows it');
+is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'a push after the move');
+
 # A push that waits never hangs on the caller's own transaction: the worker
 # cannot see a configuration created or changed in it, nor read a table it
 # holds ACCESS EXCLUSIVE on; both fail at once and say why.
