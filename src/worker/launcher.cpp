@@ -99,6 +99,9 @@ bool database_accepts_connections(Oid dbid)
 	return ok;
 }
 
+// How long a push may wait for a background worker slot before it fails.
+constexpr int unstartable_request_ms = 60000;
+
 bool older_than(TimestampTz since, TimestampTz now, int ms)
 {
 	return since != 0 && TimestampDifferenceExceeds(since, now, ms);
@@ -251,17 +254,29 @@ void start_queued_runs()
 			warned_no_worker_slot = false;
 			continue;
 		}
-		// no background worker slot: put the request back and retry later
+		// no background worker slot: put the request back and retry later;
+		// one that waited too long (or finds the queue full) fails, so that
+		// a push waiting for it gets an answer
+		bool requeued = false;
+		bool expired = TimestampDifferenceExceeds(request.queued_at, GetCurrentTimestamp(), unstartable_request_ms);
 		{
 			shm::Locked lock(LW_EXCLUSIVE);
 			sh->slots[free_slot].in_use = false;
-			for (auto &r : sh->requests)
-				if (!r.used) {
-					r = request;
-					r.used = true;
-					break;
-				}
+			if (!expired)
+				for (auto &r : sh->requests)
+					if (!r.used) {
+						r = request;
+						r.used = true;
+						requeued = true;
+						break;
+					}
+			if (!requeued)
+				shm::record_outcome(request.ticket, false, "53000",
+									"no background worker could be started for the run (max_worker_processes is "
+									"exhausted)");
 		}
+		if (!requeued)
+			ConditionVariableBroadcast(&sh->outcome_cv);
 		if (!warned_no_worker_slot)
 			ereport(WARNING,
 					(errmsg("sunsync could not start a worker for configuration %lld",

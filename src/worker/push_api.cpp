@@ -141,6 +141,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 				free_request->dbid = MyDatabaseId;
 				free_request->config_id = *id;
 				free_request->ticket = ticket = sh->next_ticket++;
+				free_request->queued_at = GetCurrentTimestamp();
 			} else
 				queue_full = true;
 		}

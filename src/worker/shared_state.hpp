@@ -47,6 +47,7 @@ struct Request {
 	Oid dbid;
 	int64 config_id;
 	uint64 ticket;
+	TimestampTz queued_at; // first queued: a request no worker can take fails after a while
 };
 
 struct Outcome {
