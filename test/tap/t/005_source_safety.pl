@@ -183,6 +183,25 @@ like($err, qr/cannot wait for a push while this transaction holds an ACCESS EXCL
 cmp_ok(time - $t0, '<', 10, 'none of them waited');
 is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'a push after COMMIT works');
 
+# owner_expr runs as the role that set the root; once that role is gone, a
+# run says so instead of running it as someone else.
+$source->safe_psql('app', q{
+	CREATE ROLE setter;
+	GRANT USAGE, CREATE ON SCHEMA moved TO setter;
+	GRANT EXECUTE ON FUNCTION sunsync_set_root(regclass, text) TO setter;
+	ALTER TABLE moved.family OWNER TO setter;
+	SET ROLE setter;
+	SELECT sunsync_set_root('moved.family', 'fam_no + public.probe(0)');
+	RESET ROLE;
+	REASSIGN OWNED BY setter TO migrator;
+	DROP OWNED BY setter;
+	DROP ROLE setter;
+});
+($rc, $out, $err) = $source->psql('app', "SELECT sunsync_push($id, wait => true)");
+like($err, qr/the role that set the root \(OID \d+\) no longer exists/, 'a root author that was dropped fails the run, saying so');
+$source->safe_psql('app', q{SET ROLE migrator; SELECT sunsync_set_root('moved.family', 'fam_no + public.probe(0)')});
+is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'and a new root author fixes it');
+
 unlike(slurp_file($source->logfile), qr/terminate called|S3cret|server process .* was terminated by signal/,
 	'no crash and no password in the log');
 done_testing();
