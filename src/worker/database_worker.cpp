@@ -42,9 +42,14 @@ const char *interrupted =
 // newest row version no longer matches.  So no live run is ever failed here.
 bool recover_stale_runs()
 {
-	pg::guard([] {
+	std::string timeout = std::to_string(sunsync_lock_timeout_ms) + "ms";
+	pg::guard([&] {
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
+		// a session holding a config row (an open sunsync_update_config)
+		// delays this at most lock_timeout; the worker then starts again
+		set_config_option("lock_timeout", timeout.c_str(), PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
+						  false);
 		PushActiveSnapshot(GetTransactionSnapshot());
 	});
 	bool installed = pg::guard([] { return OidIsValid(get_extension_oid("sunsync", true)); });
