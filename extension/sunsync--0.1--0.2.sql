@@ -49,3 +49,14 @@ CREATE FUNCTION sunsync.canonicalize_scope() RETURNS void
 LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_canonicalize_scope';
 SELECT sunsync.canonicalize_scope();
 DROP FUNCTION sunsync.canonicalize_scope();
+
+-- An untyped literal cannot be anyelement: sunsync_create_config('5f0c…', …)
+-- works as written through this overload (the owner is converted to the
+-- type of owner_expr either way).
+CREATE FUNCTION sunsync_create_config(owner text, target_url text,
+                                      continuous boolean DEFAULT false,
+                                      target_schema text DEFAULT NULL)
+RETURNS bigint LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_create_config';
+COMMENT ON FUNCTION sunsync_create_config(text, text, boolean, text) IS
+    'Create a configuration that sends one owner''s rows to a target database';
+REVOKE ALL ON FUNCTION sunsync_create_config(text, text, boolean, text) FROM PUBLIC;

@@ -141,6 +141,17 @@ RETURNS bigint LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_create_config';
 COMMENT ON FUNCTION sunsync_create_config(anyelement, text, boolean, text) IS
     'Create a configuration that sends one owner''s rows to a target database';
 
+-- An untyped literal cannot be anyelement: sunsync_create_config('5f0c…', …)
+-- works as written through this overload (the owner is converted to the
+-- type of owner_expr either way).
+CREATE FUNCTION sunsync_create_config(owner text, target_url text,
+                                      continuous boolean DEFAULT false,
+                                      target_schema text DEFAULT NULL)
+RETURNS bigint LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_create_config';
+COMMENT ON FUNCTION sunsync_create_config(text, text, boolean, text) IS
+    'Create a configuration that sends one owner''s rows to a target database';
+REVOKE ALL ON FUNCTION sunsync_create_config(text, text, boolean, text) FROM PUBLIC;
+
 CREATE FUNCTION sunsync_update_config(config_id bigint, target_url text DEFAULT NULL,
                                       continuous boolean DEFAULT NULL)
 RETURNS void LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_update_config';

@@ -129,3 +129,11 @@ SELECT count(*) AS passwords_shown FROM sunsync_configs
 SELECT count(*) AS passwords_stored FROM sunsync.configs
  WHERE target_url_masked LIKE '%S3cret%'
     OR position(convert_to('S3cret', 'UTF8') in target_url_sealed) > 0;
+
+-- An untyped literal works as written (the text overload), converted to
+-- the type of owner_expr like any other owner.
+SELECT sunsync_create_config('AAAAAAAA-0000-0000-0000-000000000009',
+                             'postgresql://u:Sup3rS3cret@203.0.113.5/db') AS untyped_id \gset
+SELECT owner FROM sunsync_configs WHERE id = :untyped_id;
+SELECT sunsync_create_config('not a uuid', 'postgresql://u:Sup3rS3cret@203.0.113.5/db');
+SELECT sunsync_delete_config(:untyped_id);

@@ -2,13 +2,14 @@
 -- what PUBLIC may (not) touch.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS sunsync;
-SELECT plan(34);
+SELECT plan(36);
 
 SELECT has_schema('sunsync', 'internal schema sunsync exists');
 SELECT has_function('public', 'sunsync_set_root', ARRAY['regclass', 'text']);
 SELECT has_function('public', 'sunsync_add_table', ARRAY['regclass', 'text', 'text[]']);
 SELECT has_function('public', 'sunsync_remove_table', ARRAY['regclass']);
 SELECT has_function('public', 'sunsync_create_config', ARRAY['anyelement', 'text', 'boolean', 'text']);
+SELECT has_function('public', 'sunsync_create_config', ARRAY['text', 'text', 'boolean', 'text']);
 SELECT has_function('public', 'sunsync_update_config', ARRAY['bigint', 'text', 'boolean']);
 SELECT has_function('public', 'sunsync_delete_config', ARRAY['bigint']);
 SELECT function_returns('public', 'sunsync_create_config', ARRAY['anyelement', 'text', 'boolean', 'text'], 'bigint');
@@ -41,6 +42,7 @@ SELECT function_privs_are('public', 'sunsync_set_root', ARRAY['regclass', 'text'
 SELECT function_privs_are('public', 'sunsync_add_table', ARRAY['regclass', 'text', 'text[]'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_remove_table', ARRAY['regclass'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_create_config', ARRAY['anyelement', 'text', 'boolean', 'text'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('public', 'sunsync_create_config', ARRAY['text', 'text', 'boolean', 'text'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_update_config', ARRAY['bigint', 'text', 'boolean'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_delete_config', ARRAY['bigint'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_push', ARRAY['bigint', 'boolean'], 'public', ARRAY[]::text[]);
