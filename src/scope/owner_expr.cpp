@@ -71,6 +71,19 @@ bool rename_columns(Node *node, void *context)
 									  reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(rename_columns)), context);
 }
 
+// Parses SELECT (expr) FROM ONLY root (inside a guard); the wrapper keeps the
+// expression's text apart from anything around it.  The statement's text
+// goes to *sql for parse analysis; NIL when it is not one plain expression.
+List *parse_wrapped(const std::string &expr, const pg::QualifiedName &rel, char **sql)
+{
+	StringInfoData buf;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT (%s\n) FROM ONLY %s", expr.c_str(), quote_qualified_identifier(rel.schema, rel.name));
+	*sql = buf.data;
+	List *raw = raw_parser(buf.data, RAW_PARSE_DEFAULT);
+	return is_plain_wrapper(raw) ? raw : NIL;
+}
+
 } // namespace
 
 std::string canonical_owner_expr(Oid root, const std::string &expr, const std::string &rename_from,
@@ -79,19 +92,16 @@ std::string canonical_owner_expr(Oid root, const std::string &expr, const std::s
 	std::string out;
 	pg::guard([&] {
 		pg::QualifiedName rel = pg::relation_name_or_error(root);
-		StringInfoData sql;
-		initStringInfo(&sql);
-		appendStringInfo(&sql, "SELECT (%s\n) FROM ONLY %s", expr.c_str(),
-						 quote_qualified_identifier(rel.schema, rel.name));
-		List *raw = raw_parser(sql.data, RAW_PARSE_DEFAULT);
-		if (!is_plain_wrapper(raw))
+		char *sql = nullptr;
+		List *raw = parse_wrapped(expr, rel, &sql);
+		if (raw == NIL)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("owner_expr must be a single expression")));
 		if (!rename_from.empty()) {
 			Rename r{rename_from.c_str(), rename_to.c_str(), rel.name};
 			auto *select = reinterpret_cast<SelectStmt *>(linitial_node(RawStmt, raw)->stmt);
 			rename_columns(linitial_node(ResTarget, select->targetList)->val, &r);
 		}
-		Query *query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql.data, nullptr, 0, nullptr);
+		Query *query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql, nullptr, 0, nullptr);
 		Node *target = reinterpret_cast<Node *>(linitial_node(TargetEntry, query->targetList)->expr);
 		int level = NewGUCNestLevel();
 		set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
@@ -139,16 +149,13 @@ OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string 
 	try {
 		pg::guard([&] {
 			pg::QualifiedName rel = pg::relation_name_or_error(root);
-			StringInfoData sql;
-			initStringInfo(&sql);
-			appendStringInfo(&sql, "SELECT (%s\n) FROM ONLY %s", expr.c_str(),
-							 quote_qualified_identifier(rel.schema, rel.name));
-			List *raw = raw_parser(sql.data, RAW_PARSE_DEFAULT);
-			if (!is_plain_wrapper(raw)) {
+			char *sql = nullptr;
+			List *raw = parse_wrapped(expr, rel, &sql);
+			if (raw == NIL) {
 				problem = Problem::NotOneExpression;
 				return;
 			}
-			Query *query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql.data,
+			Query *query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql,
 													 nullptr, 0, nullptr);
 			Node *target = reinterpret_cast<Node *>(linitial_node(TargetEntry, query->targetList)->expr);
 			if (query->hasAggs || query->hasWindowFuncs)
@@ -161,7 +168,7 @@ OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string 
 				problem = Problem::Volatile;
 			if (problem != Problem::None)
 				return;
-			pg_plan_query(query, sql.data, CURSOR_OPT_PARALLEL_OK, nullptr);
+			pg_plan_query(query, sql, CURSOR_OPT_PARALLEL_OK, nullptr);
 			List *context = deparse_context_for(alias.c_str(), root);
 			deparsed = deparse_expression(target, context, true, false);
 			type = exprType(target);

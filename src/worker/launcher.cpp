@@ -90,13 +90,15 @@ void want_all_databases()
 // start, again and again.
 bool database_accepts_connections(Oid dbid)
 {
-	StartTransactionCommand();
-	HeapTuple tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dbid));
-	bool ok = HeapTupleIsValid(tup) && reinterpret_cast<Form_pg_database>(GETSTRUCT(tup))->datallowconn;
-	if (HeapTupleIsValid(tup))
-		ReleaseSysCache(tup);
-	CommitTransactionCommand();
-	return ok;
+	return pg::guard([dbid] {
+		StartTransactionCommand();
+		HeapTuple tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dbid));
+		bool ok = HeapTupleIsValid(tup) && reinterpret_cast<Form_pg_database>(GETSTRUCT(tup))->datallowconn;
+		if (HeapTupleIsValid(tup))
+			ReleaseSysCache(tup);
+		CommitTransactionCommand();
+		return ok;
+	});
 }
 
 // How long a push may wait for a background worker slot before it fails.

@@ -11,7 +11,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(new_source new_target target_login load_sunschool rows_digest
-  compare_tables target_url poll_status repo_file);
+  compare_tables target_url poll_status repo_file app_role);
 
 my $root = $ENV{SUNSYNC_ROOT} or die "SUNSYNC_ROOT is not set";
 
@@ -35,6 +35,19 @@ sub new_source
 	$node->safe_psql('postgres', 'CREATE DATABASE app');
 	$node->safe_psql('app', 'CREATE EXTENSION sunsync');
 	return $node;
+}
+
+# An application role that is not a superuser: it creates tables in public
+# and registers its own tables with sunsync, as a migration role would.
+sub app_role
+{
+	my ($node, $db, $role) = @_;
+	$node->safe_psql($db, qq{
+		CREATE ROLE $role LOGIN;
+		GRANT CREATE ON SCHEMA public TO $role;
+		GRANT EXECUTE ON FUNCTION sunsync_set_root(regclass, text), sunsync_add_table(regclass, text, text[]),
+		                          sunsync_remove_table(regclass) TO $role;
+	});
 }
 
 # Listens on 127.0.0.1 with scram-sha-256 for TCP; the test itself uses the socket.

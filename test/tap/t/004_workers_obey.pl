@@ -17,11 +17,8 @@ my $target = new_target('w_target');
 target_login($target, 'tenant', 'Tgt-S3cret', 'tenant');
 
 # A schema owned by an application role, not a superuser.
+app_role($source, 'app', 'app_owner');
 $source->safe_psql('app', q{
-CREATE ROLE app_owner LOGIN;
-GRANT CREATE ON SCHEMA public TO app_owner;
-GRANT EXECUTE ON FUNCTION sunsync_set_root(regclass, text), sunsync_add_table(regclass, text, text[]),
-                          sunsync_remove_table(regclass) TO app_owner;
 SET ROLE app_owner;
 CREATE TABLE fam (id int PRIMARY KEY);
 CREATE TABLE blob (id int PRIMARY KEY, fam_id int NOT NULL REFERENCES fam, payload text);

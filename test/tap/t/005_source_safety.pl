@@ -18,12 +18,7 @@ target_login($target, 'tenant', 'Tgt-S3cret', 'tenant');
 my $started = $source->safe_psql('app', 'SELECT pg_postmaster_start_time()');
 
 # The issue's repro: a migration role that is not a superuser.
-$source->safe_psql('app', q{
-	CREATE ROLE migrator LOGIN;
-	GRANT CREATE ON SCHEMA public TO migrator;
-	GRANT EXECUTE ON FUNCTION sunsync_set_root(regclass, text), sunsync_add_table(regclass, text, text[]),
-	                          sunsync_remove_table(regclass) TO migrator;
-});
+app_role($source, 'app', 'migrator');
 my ($rc, $out, $err) = $source->psql('app', q{
 	SET ROLE migrator;
 	CREATE TABLE m1 (id int PRIMARY KEY, y int);

@@ -17,11 +17,8 @@ my $target = new_target('r_target');
 target_login($target, 'tenant', 'Tgt-S3cret', 'tenant');
 my $started = $source->safe_psql('app', 'SELECT pg_postmaster_start_time()');
 
+app_role($source, 'app', 'migrator');
 $source->safe_psql('app', q{
-	CREATE ROLE migrator LOGIN;
-	GRANT CREATE ON SCHEMA public TO migrator;
-	GRANT EXECUTE ON FUNCTION sunsync_set_root(regclass, text), sunsync_add_table(regclass, text, text[]),
-	                          sunsync_remove_table(regclass) TO migrator;
 	SET ROLE migrator;
 	CREATE TABLE fam (id int PRIMARY KEY, name text);
 	CREATE TABLE kid (id int PRIMARY KEY, fam_id int NOT NULL REFERENCES fam, name text);
