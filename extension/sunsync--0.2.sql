@@ -1,4 +1,4 @@
--- sunsync 0.2: scope, configurations, push, run history and progress.
+-- sunsync 0.2: scope, change capture, configurations, push, run history and progress.
 \echo Use "CREATE EXTENSION sunsync" to load this file. \quit
 
 -- Internal state lives in schema sunsync, readable by no one but its owner.
@@ -12,7 +12,11 @@ CREATE TABLE sunsync.root (
     owner_expr  text NOT NULL,
     set_by      regrole NOT NULL,
     set_at      timestamptz NOT NULL DEFAULT now(),
-    source_id   uuid     -- sunsync.source.id where the OIDs of the paths hold
+    source_id   uuid,    -- sunsync.source.id where the OIDs of the paths hold
+    -- bumped by every change of scope (a table added, removed or re-added,
+    -- a new owner_expr, a rename, capture triggers toggled): a target whose
+    -- record names another version gets a full sync
+    scope_version  bigint NOT NULL DEFAULT 1
 );
 
 -- Registered tables.  table_name, via and exclude_columns are what the DBA
@@ -45,8 +49,19 @@ CREATE TABLE sunsync.configs (
     created_by_superuser  boolean NOT NULL,
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now(),
-    source_id             uuid      -- sunsync.source.id of the database that may push it
+    source_id             uuid,     -- sunsync.source.id of the database that may push it
+    -- the owner's hash as the capture triggers compute it (see sunsync.capture)
+    owner_hash            integer,
+    -- this database's copy of the target's own record of how far it got
+    -- (the target's is the one that counts): changes of transactions
+    -- visible in applied_snapshot are on the target; moves visible in
+    -- settled_snapshot were applied after every writer that could have
+    -- seen the old owner had finished
+    applied_snapshot      pg_catalog.pg_snapshot,
+    settled_snapshot      pg_catalog.pg_snapshot,
+    next_attempt_at       timestamptz
 );
+CREATE INDEX ON sunsync.configs (owner_hash);
 
 -- One row per run.
 CREATE TABLE sunsync.history (
@@ -72,6 +87,44 @@ CREATE TABLE sunsync.source (
     id         uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()
 );
 INSERT INTO sunsync.source DEFAULT VALUES;
+
+-- The change queue (PgQ's design): capture triggers append one row per
+-- statement and owner, naming the changed rows by key, never their values;
+-- a run takes the changes of the transactions that its snapshot sees and
+-- the target's recorded snapshot does not.  Three tables take turns: the
+-- current one is written, a retired one is emptied with TRUNCATE once every
+-- configuration has shipped what it holds (or it is older than
+-- sunsync.queue_retention), so the queue never needs VACUUM.
+CREATE TABLE sunsync.queue_0 (
+    txid         xid8 NOT NULL,          -- the writing (top-level) transaction
+    owner_hash   integer NOT NULL,       -- 0: every configuration looks
+    rel          oid NOT NULL,           -- the registered (or crossed) table
+    kind         "char" NOT NULL,        -- see src/capture/queue_writer.hpp
+    nkeys        integer NOT NULL,
+    keys         bytea NOT NULL,         -- each key as COPY BINARY fields
+    recorded_at  timestamptz NOT NULL
+) WITH (autovacuum_enabled = off, toast.autovacuum_enabled = off);
+CREATE INDEX ON sunsync.queue_0 (owner_hash, txid);
+CREATE TABLE sunsync.queue_1 (LIKE sunsync.queue_0 INCLUDING ALL)
+    WITH (autovacuum_enabled = off, toast.autovacuum_enabled = off);
+CREATE TABLE sunsync.queue_2 (LIKE sunsync.queue_0 INCLUDING ALL)
+    WITH (autovacuum_enabled = off, toast.autovacuum_enabled = off);
+
+-- Which queue table is written, and what the retired ones still hold.
+CREATE TABLE sunsync.queue_tables (
+    n           integer PRIMARY KEY CHECK (n BETWEEN 0 AND 2),
+    is_current  boolean NOT NULL,
+    since       timestamptz,    -- current since, or retired at; NULL: empty
+    horizon     xid8            -- retired: every writer of it has a lower xid
+);
+INSERT INTO sunsync.queue_tables VALUES (0, true, now(), NULL), (1, false, NULL, NULL), (2, false, NULL, NULL);
+-- Changes of transactions below the floor may have been emptied away: a
+-- target whose record is older gets a full sync.
+CREATE TABLE sunsync.queue_floor (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    floor      xid8 NOT NULL DEFAULT '0'
+);
+INSERT INTO sunsync.queue_floor DEFAULT VALUES;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA sunsync FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sunsync FROM PUBLIC;
@@ -108,6 +161,19 @@ REVOKE ALL ON FUNCTION sunsync.on_ddl_command_end() FROM PUBLIC;
 CREATE EVENT TRIGGER sunsync_ddl_command_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA')
     EXECUTE FUNCTION sunsync.on_ddl_command_end();
+
+-- Change capture: statement-level AFTER triggers (with transition tables)
+-- named sunsync_capture_*, attached by the scope functions to every
+-- registered table and every table a path crosses, and removed with them
+-- (or with the extension: they depend on this function automatically).
+-- Not SECURITY DEFINER: it parses no SQL and needs no privilege of the
+-- writer; it runs owner_expr as the role that set the root and writes the
+-- queue at the table-AM level, and pins search_path around the catalog
+-- reads of its cold path (a SET clause would cost every statement a GUC
+-- nest level).
+CREATE FUNCTION sunsync.capture() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_capture';
+REVOKE ALL ON FUNCTION sunsync.capture() FROM PUBLIC;
 
 -- Scope
 CREATE FUNCTION sunsync_set_root(root regclass, owner_expr text)
@@ -170,21 +236,30 @@ CREATE FUNCTION sunsync.active_runs(OUT config_id bigint, OUT pid integer, OUT p
                                     OUT tables_total integer, OUT rows_done bigint)
 RETURNS SETOF record LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'sunsync_active_runs';
 
+-- Changes captured for a configuration that its target does not have yet
+-- (rows, each counted once however often it changed), and when the oldest
+-- of them was written.
+CREATE FUNCTION sunsync.pending(config_id bigint, OUT changes bigint, OUT oldest timestamptz)
+RETURNS record LANGUAGE C STRICT STABLE AS 'MODULE_PATHNAME', 'sunsync_pending';
+
 CREATE VIEW sunsync_configs AS
     SELECT c.id, c.owner, c.target_url_masked AS target_url, c.continuous,
            CASE WHEN a.config_id IS NOT NULL THEN 'IN_PROGRESS' ELSE c.status END AS status,
            c.last_sync_at, c.last_error, c.created_at, c.updated_at,
-           0::bigint AS pending_changes
+           p.changes AS pending_changes,
+           pg_catalog.clock_timestamp() - p.oldest AS lag,
+           c.next_attempt_at
       FROM sunsync.configs c
       LEFT JOIN sunsync.active_runs() a ON a.config_id = c.id
+      LEFT JOIN LATERAL sunsync.pending(c.id) p ON true
      ORDER BY c.id;
 COMMENT ON VIEW sunsync_configs IS
     'Configurations; target_url has its password replaced by ***';
 
-CREATE FUNCTION sunsync_push(config_id bigint, wait boolean DEFAULT false)
+CREATE FUNCTION sunsync_push(config_id bigint, wait boolean DEFAULT false, full boolean DEFAULT false)
 RETURNS text LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_push';
-COMMENT ON FUNCTION sunsync_push(bigint, boolean) IS
-    'Sync a configuration now; with wait, return COMPLETED or raise the run''s error';
+COMMENT ON FUNCTION sunsync_push(bigint, boolean, boolean) IS
+    'Sync a configuration now; with wait, return COMPLETED or raise the run''s error; with full, copy everything';
 
 CREATE VIEW sunsync_history AS
     SELECT run_id, config_id, kind, started_at, finished_at, status,
@@ -205,7 +280,7 @@ REVOKE ALL ON FUNCTION sunsync_remove_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sunsync_create_config(anyelement, text, boolean, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sunsync_update_config(bigint, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sunsync_delete_config(bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION sunsync_push(bigint, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sunsync_push(bigint, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON sunsync_tables, sunsync_configs, sunsync_history, sunsync_progress FROM PUBLIC;
 
 -- Tell the launcher that this database now has sunsync.

@@ -13,6 +13,8 @@ int sunsync_naptime_ms = 10000;
 int sunsync_connect_timeout_ms = 10000;
 int sunsync_statement_timeout_ms = 600000;
 int sunsync_lock_timeout_ms = 60000;
+int sunsync_queue_retention_s = 7 * 24 * 3600;
+int sunsync_queue_rotation_s = 300;
 bool sunsync_allow_private_targets = false;
 bool sunsync_require_ssl = false;
 char *sunsync_key_file = nullptr;
@@ -45,6 +47,14 @@ void define_settings()
 		"does; a TRUNCATE or table rewrite in progress makes it wait this long, then fail.",
 		&sunsync_lock_timeout_ms, 60000, 1, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
 		nullptr, nullptr);
+	DefineCustomIntVariable(
+		"sunsync.queue_retention", "How long captured changes are kept for a configuration that has not shipped them.",
+		"Older changes are dropped; a configuration that had not shipped them gets a full sync next.",
+		&sunsync_queue_retention_s, 7 * 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable(
+		"sunsync.queue_rotation", "How long one queue table is written before the next takes over.",
+		"A retired queue table is emptied with TRUNCATE once every configuration has shipped what it holds.",
+		&sunsync_queue_rotation_s, 300, 1, 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
 	DefineCustomBoolVariable(
 		"sunsync.allow_private_targets",
 		"Allows target URLs whose hosts are loopback, private or link-local addresses.",

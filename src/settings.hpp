@@ -7,6 +7,8 @@ extern int sunsync_naptime_ms;
 extern int sunsync_connect_timeout_ms;
 extern int sunsync_statement_timeout_ms;
 extern int sunsync_lock_timeout_ms;
+extern int sunsync_queue_retention_s;
+extern int sunsync_queue_rotation_s;
 extern bool sunsync_allow_private_targets;
 extern bool sunsync_require_ssl;
 extern char *sunsync_key_file;

@@ -1,6 +1,7 @@
 // SQL functions that manage configurations: sunsync_create_config,
 // sunsync_update_config, sunsync_delete_config.  The target URL is checked
 // (behaviour 1), then stored twice: sealed, and masked for display.
+#include "capture/configured_owners.hpp"
 #include "crypto/seal.hpp"
 #include "catalog/catalog_version.hpp"
 #include "pg/args.hpp"
@@ -65,25 +66,33 @@ std::string required_id(FunctionCallInfo fcinfo, int n)
 
 // The owner converted to the type of owner_expr, in that type's text form
 // (rows are filtered in that type, so that an index on the expression
-// serves the filter).  root: root_table oid, owner_expr, set_by oid.
-std::string owner_in_expr_type(pg::Spi &spi, const std::string &owner, const pg::Row &root)
+// serves the filter), and its hash as the capture triggers compute it.
+// root: root_table oid, owner_expr, set_by oid.
+struct ConvertedOwner {
+	std::string text;
+	uint32 hash = 0;
+};
+ConvertedOwner owner_in_expr_type(pg::Spi &spi, const std::string &owner, const pg::Row &root)
 {
 	// analysed, planned and converted with the author's rights only: the
 	// type's input function, a domain's checks or a cast are its code
 	pg::AsRole as_author(pg::oid_of(root[2]));
 	scope::OwnerExpr e = scope::check_owner_expr(pg::oid_of(root[0]), *root[1], "r");
 	std::string type = pg::guard([&] { return std::string(format_type_be(e.type)); });
+	ConvertedOwner out;
 	try {
-		return *spi.run(("SELECT ($1::pg_catalog.text)::" +
-						 pg::guard([&] { return std::string(format_type_be_qualified(e.type)); }) +
-						 "::pg_catalog.text").c_str(),
-						{owner})
-					.scalar();
+		out.text = *spi.run(("SELECT ($1::pg_catalog.text)::" +
+							 pg::guard([&] { return std::string(format_type_be_qualified(e.type)); }) +
+							 "::pg_catalog.text").c_str(),
+							{owner})
+						.scalar();
 	} catch (const Error &err) {
 		throw Error(sqlstate::invalid_parameter_value,
 					"owner \"" + owner + "\" is not a value of type " + type + ", the type of owner_expr",
 					err.message(), "owner_expr of the root is: " + *root[1]);
 	}
+	out.hash = capture::owner_hash_of_text(out.text, e.type, e.collation);
+	return out;
 }
 
 } // namespace
@@ -112,14 +121,18 @@ SUNSYNC_SQL_FUNCTION(sunsync_create_config)
 	if (root.empty())
 		pg::raise(sqlstate::object_not_in_prerequisite_state, "no root table is set", {},
 				  "Call sunsync_set_root(root, owner_expr) first.");
-	owner = owner_in_expr_type(spi, *owner, root.rows[0]);
+	ConvertedOwner converted = owner_in_expr_type(spi, *owner, root.rows[0]);
+	// writers record this owner's changes from now on, before we commit (a
+	// writer that looked earlier is waited for by the first full copy)
+	capture::add_configured_owner(converted.hash);
 	std::string id = *spi.run("SELECT nextval('sunsync.configs_id_seq')::text").scalar();
 	spi.run("INSERT INTO sunsync.configs (id, owner, target_url_masked, target_url_sealed, "
-			"  continuous, target_schema, created_by, created_by_superuser, source_id) "
+			"  continuous, target_schema, created_by, created_by_superuser, source_id, owner_hash) "
 			"VALUES ($1::bigint, $2, $3, $4, $5::boolean, $6, $7::oid::regrole, $8::boolean, "
-			"        (SELECT id FROM sunsync.source))",
-			{id, *owner, target.masked, sealed_url(url, id), continuous ? "true" : "false",
-			 target_schema, role, by_superuser ? "true" : "false"});
+			"        (SELECT id FROM sunsync.source), $9::integer)",
+			{id, converted.text, target.masked, sealed_url(url, id), continuous ? "true" : "false",
+			 target_schema, role, by_superuser ? "true" : "false",
+			 std::to_string(static_cast<int32>(converted.hash))});
 	PG_RETURN_INT64(std::stoll(id));
 }
 

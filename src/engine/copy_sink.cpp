@@ -128,7 +128,7 @@ void sink_destroy(DestReceiver *) {}
 } // namespace
 
 uint64 stream_query(const std::string &select_sql, bool binary, remote::Connection &conn,
-					CopyProgress progress)
+					CopyProgress progress, ParamListInfo params)
 {
 	uint64 counted_before = progress.rows_done ? pg_atomic_read_u64(progress.rows_done) : 0;
 	uint64 rows = pg::guard([&] {
@@ -148,6 +148,7 @@ uint64 stream_query(const std::string &select_sql, bool binary, remote::Connecti
 		SPIExecuteOptions options = {};
 		options.read_only = true;
 		options.dest = &sink->pub;
+		options.params = params;
 		int rc = SPI_execute_extended(select_sql.c_str(), &options);
 		// with a receiver of its own, SPI reports a SELECT as a utility
 		if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)

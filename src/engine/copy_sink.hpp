@@ -8,6 +8,7 @@
 #include "pg/postgres.hpp"
 
 extern "C" {
+#include "nodes/params.h"
 #include "port/atomics.h"
 }
 
@@ -26,8 +27,8 @@ struct CopyProgress {
 
 // Runs `select_sql` through SPI (the caller holds an SPI connection and a
 // snapshot) and streams its rows into the COPY already begun on `conn`.
-// Returns the number of rows sent.
+// Returns the number of rows sent.  params: $1... of the query, if any.
 uint64 stream_query(const std::string &select_sql, bool binary, remote::Connection &conn,
-					CopyProgress progress);
+					CopyProgress progress, ParamListInfo params = nullptr);
 
 } // namespace sunsync::engine

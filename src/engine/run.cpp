@@ -3,14 +3,20 @@
 #include "catalog/catalog_version.hpp"
 #include "common/quote.hpp"
 #include "crypto/seal.hpp"
+#include "engine/change_queue.hpp"
 #include "engine/copy_sink.hpp"
+#include "engine/full_copy.hpp"
+#include "engine/incremental.hpp"
 #include "engine/read_locks.hpp"
+#include "engine/settle.hpp"
 #include "engine/source_scope.hpp"
+#include "engine/target_record.hpp"
 #include "engine/target_schema.hpp"
 #include "pg/as_role.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "remote/connection.hpp"
+#include "scope/capture_triggers.hpp"
 #include "scope/scope_refresh.hpp"
 #include "settings.hpp"
 #include "target/url.hpp"
@@ -70,17 +76,11 @@ void in_transaction(bool snapshot_read, F &&f, B &&before_snapshot = [] {})
 	});
 }
 
-void set_progress(shm::RunSlot *slot, const char *phase, const std::string &table, int done, int total)
-{
-	shm::Locked lock(LW_EXCLUSIVE);
-	strlcpy(slot->phase, phase, sizeof slot->phase);
-	strlcpy(slot->table_name, table.c_str(), sizeof slot->table_name);
-	slot->tables_done = done;
-	slot->tables_total = total;
-}
+using shm::set_progress;
 
 struct Config {
-	std::string owner, sealed, target_schema;
+	std::string owner, sealed, target_schema, source_id;
+	std::optional<int32> owner_hash;
 	bool trusted = false;
 	bool restored_copy = false; // made in the database this one was restored from
 };
@@ -94,7 +94,8 @@ std::string start_run(const std::string &id, Config &cfg)
 		pg::Spi spi;
 		require_catalog_version(spi);
 		auto row = spi.run("SELECT owner, target_url_sealed, coalesce(target_schema, ''), "
-						   "created_by_superuser, source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source) "
+						   "created_by_superuser, source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source), "
+						   "owner_hash, (SELECT id FROM sunsync.source)::text "
 						   "FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE",
 						   {id});
 		if (row.empty())
@@ -104,6 +105,9 @@ std::string start_run(const std::string &id, Config &cfg)
 		cfg.target_schema = *row.rows[0][2];
 		cfg.trusted = *row.rows[0][3] == "t";
 		cfg.restored_copy = *row.rows[0][4] != "t";
+		if (row.rows[0][5])
+			cfg.owner_hash = std::stoi(*row.rows[0][5]);
+		cfg.source_id = *row.rows[0][6];
 		spi.run("UPDATE sunsync.configs SET status = 'IN_PROGRESS' WHERE id = $1::bigint", {id});
 		run_id = *spi.run("INSERT INTO sunsync.history (config_id, kind, status) "
 						  "VALUES ($1::bigint, 'full', 'IN_PROGRESS') RETURNING run_id",
@@ -131,17 +135,33 @@ std::unique_ptr<remote::Connection> connect_target(const std::string &id, const 
 	return std::make_unique<remote::Connection>(url, options);
 }
 
+// The change queue's tables: read by every run, so locked with the scope's
+// (a TRUNCATE that empties one either committed before the snapshot, and
+// moved the floor the run then sees, or waits for the run).
+ReadSet queue_relations(pg::Spi &spi)
+{
+	ReadSet out;
+	for (const auto &r : spi.run("SELECT c.oid, c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c "
+								 "WHERE c.relnamespace = 'sunsync'::pg_catalog.regnamespace "
+								 "AND c.relname IN ('queue_0', 'queue_1', 'queue_2', 'queue_floor')")
+							 .rows)
+		out[pg::oid_of(r[0])] = *r[1];
+	return out;
+}
+
 // Runs f(spi) in a read-only repeatable-read transaction whose snapshot is
 // taken only after ACCESS SHARE locks on every table the scope reads (as
-// pg_dump locks); when the scope changed between the lock list and the
-// snapshot, the new list is locked and a new snapshot taken.
+// pg_dump locks) and on the queue; when the scope changed between the lock
+// list and the snapshot, the new list is locked and a new snapshot taken.
+// reads: the scope's tables, as locked.
 template <typename F>
-void in_locked_snapshot(F &&f)
+void in_locked_snapshot(ReadSet &reads, F &&f)
 {
-	ReadSet reads;
+	ReadSet queue;
 	in_transaction(false, [&] {
 		pg::Spi spi;
 		reads = relations_to_read(spi);
+		queue = queue_relations(spi);
 	});
 	for (int attempt = 1;; attempt++) {
 		bool scope_changed = false;
@@ -156,7 +176,10 @@ void in_locked_snapshot(F &&f)
 				}
 				f(spi);
 			},
-			[&] { lock_for_reading(reads); });
+			[&] {
+				lock_for_reading(reads);
+				lock_for_reading(queue);
+			});
 		if (!scope_changed)
 			return;
 		if (attempt == 3)
@@ -165,13 +188,46 @@ void in_locked_snapshot(F &&f)
 	}
 }
 
-// A full sync, in one target transaction: the target's copy is replaced by
-// the owner's rows read in the caller's snapshot.  Returns the rows copied.
-uint64 full_sync(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *slot, const Config &cfg,
-				 const std::function<void()> &check_stop)
+// What one attempt, in one snapshot, found and did.
+struct Attempt {
+	std::string snapshot;     // its snapshot, as pg_snapshot text
+	bool need_settle = false; // wait for the writers, then try again
+	bool full = false;
+	std::string why_full;
+	uint64 upserted = 0, deleted = 0;
+	TargetRecord record;
+};
+
+// Why the target cannot be brought up to date from its record, if so.
+std::string why_full_sync(pg::Spi &spi, const std::optional<TargetRecord> &record, int64 scope_version,
+						  const std::string &snapshot)
 {
+	if (!record)
+		return "the target has no record of this configuration";
+	if (record->scope_version != scope_version)
+		return "the scope changed";
+	auto r = spi.run("SELECT f.floor OPERATOR(pg_catalog.>) pg_catalog.pg_snapshot_xmin($1::pg_catalog.pg_snapshot), "
+					 "pg_catalog.pg_snapshot_xmax($2::pg_catalog.pg_snapshot) OPERATOR(pg_catalog.>) "
+					 "pg_catalog.pg_snapshot_xmax($3::pg_catalog.pg_snapshot) FROM sunsync.queue_floor f",
+					 {record->settled, record->applied, snapshot});
+	if (!r.empty() && *r.rows[0][0] == "t")
+		return "changes it had not received were pruned (sunsync.queue_retention)";
+	if (!r.empty() && *r.rows[0][1] == "t")
+		return "the target's record is ahead of this database";
+	if (auto table = scope::table_without_capture(spi))
+		return "the capture triggers of table " + *table + " are missing or disabled";
+	return {};
+}
+
+Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *slot, const Config &cfg,
+						int64 config_id, const std::function<void()> &check_stop, bool settled,
+						const std::string &settle_snapshot, bool force_full)
+{
+	Attempt a;
+	a.snapshot = *spi.run("SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text").scalar();
 	set_progress(slot, "reading scope", "", 0, 0);
 	Scope scope = load_scope(spi, cfg.owner, cfg.target_schema);
+	int64 version = std::stoll(*spi.run("SELECT scope_version FROM sunsync.root").scalar());
 	// Rows are read as the role that set the root: owner_expr is its code
 	// and must not run with more rights than it has.
 	Oid reader = pg::oid_of(spi.run("SELECT set_by::oid FROM sunsync.root").scalar());
@@ -179,49 +235,55 @@ uint64 full_sync(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *slot, con
 	set_progress(slot, "preparing target", "", 0, total);
 	add_missing_enum_labels(conn, scope);
 	conn.exec("BEGIN ISOLATION LEVEL READ COMMITTED");
-	ensure_tables(conn, scope);
-	std::string all;
-	for (const auto &t : scope.tables)
-		all += (all.empty() ? "" : ", ") + target_table(t);
-	// readers of the target keep seeing the old copy until COMMIT
-	drop_foreign_keys(conn, scope);
-	conn.exec("TRUNCATE " + all);
-	uint64 rows = 0;
-	int done = 0;
-	for (const auto &t : scope.tables) {
-		check_stop();
-		set_progress(slot, "copying", t.display, done, total);
-		std::vector<std::string> cols;
-		for (const auto &c : t.columns)
-			cols.push_back(c.name);
-		conn.copy_begin("COPY " + target_table(t) + " (" + quote_ident_list(cols) + ") FROM STDIN (FORMAT " +
-						(t.binary ? "binary" : "text") + ", FREEZE)");
-		CopyProgress progress{&slot->rows_done, &slot->stop};
-		{
-			pg::AsRole as_reader(reader);
-			stream_query(select_sql(t), t.binary, conn, progress);
-		}
-		rows += conn.copy_end();
-		done++;
+	std::optional<TargetRecord> record = read_record(conn, scope, cfg.source_id, config_id);
+	a.why_full = force_full ? "a full sync was asked for" : why_full_sync(spi, record, version, a.snapshot);
+	if (a.why_full.empty() && !cfg.owner_hash)
+		a.why_full = "the owner has no hash";
+	ChangeBatch batch;
+	if (a.why_full.empty()) {
+		batch = read_changes(spi, *cfg.owner_hash, Position{record->applied, record->settled}, true);
+		if (batch.full)
+			a.why_full = "a change only a full sync repairs (a TRUNCATE, or a move through a table that is not "
+						 "registered)";
 	}
-	set_progress(slot, "checking foreign keys", "", done, total);
-	add_foreign_keys(conn, scope);
-	set_progress(slot, "committing", "", done, total);
+	a.full = !a.why_full.empty();
+	if ((a.full || batch.moves) && !settled) {
+		conn.exec("ROLLBACK");
+		a.need_settle = true;
+		return a;
+	}
+	if (ensure_tables(conn, scope) && !a.full) {
+		a.full = true;
+		a.why_full = "a table or column was added on the target";
+	}
+	a.record.applied = a.snapshot;
+	a.record.settled = settled ? settle_snapshot : a.snapshot;
+	a.record.scope_version = version;
+	if (a.full)
+		a.upserted = copy_everything(conn, scope, reader, slot, check_stop);
+	else {
+		ApplyResult r = apply_changes(conn, scope, batch, reader, slot, check_stop);
+		a.upserted = r.upserted;
+		a.deleted = r.deleted;
+	}
+	write_record(conn, scope, cfg.source_id, config_id, cfg.owner, a.record);
+	set_progress(slot, "committing", "", total, total);
 	check_stop();
 	conn.exec("COMMIT");
-	return rows;
+	return a;
 }
 
-void record_success(const std::string &id, const std::string &run_id, uint64 rows)
+void record_success(const std::string &id, const std::string &run_id, const Attempt &a)
 {
 	in_transaction(false, [&] {
 		pg::Spi spi;
-		spi.run("UPDATE sunsync.configs SET status = 'COMPLETED', last_sync_at = now(), "
-				"last_error = NULL WHERE id = $1::bigint",
-				{id});
+		spi.run("UPDATE sunsync.configs SET status = 'COMPLETED', last_sync_at = now(), last_error = NULL, "
+				"applied_snapshot = $2::pg_catalog.pg_snapshot, settled_snapshot = $3::pg_catalog.pg_snapshot "
+				"WHERE id = $1::bigint",
+				{id, a.record.applied, a.record.settled});
 		spi.run("UPDATE sunsync.history SET status = 'COMPLETED', finished_at = clock_timestamp(), "
-				"rows_upserted = $2::bigint WHERE run_id = $1::bigint",
-				{run_id, std::to_string(rows)});
+				"kind = $2, rows_upserted = $3::bigint, rows_deleted = $4::bigint WHERE run_id = $1::bigint",
+				{run_id, a.full ? "full" : "incremental", std::to_string(a.upserted), std::to_string(a.deleted)});
 	});
 }
 
@@ -239,8 +301,8 @@ void record_failure(const std::string &id, const std::string &run_id, RunOutcome
 					{id, out.error});
 			if (!run_id.empty())
 				spi.run("UPDATE sunsync.history SET status = 'FAILED', finished_at = clock_timestamp(), "
-						"error = $2, rows_upserted = 0 WHERE run_id = $1::bigint",
-						{run_id, out.error});
+						"error = $2, rows_upserted = 0, rows_deleted = 0, kind = $3 WHERE run_id = $1::bigint",
+						{run_id, out.error, out.kind.empty() ? "full" : out.kind});
 		});
 	} catch (const Error &e) {
 		out.error += " (and the failure could not be recorded: " + e.message() + ")";
@@ -275,11 +337,31 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 		set_progress(slot, "connecting", "", 0, 0);
 		auto conn = connect_target(id, cfg, check_stop);
 
-		set_progress(slot, "locking", "", 0, 0);
-		uint64 rows = 0;
-		in_locked_snapshot([&](pg::Spi &spi) { rows = full_sync(spi, *conn, slot, cfg, check_stop); });
+		// A move, or a full copy, is shipped only after the writers that may
+		// have seen the old owner ended (engine/settle.hpp): the first
+		// attempt finds out, waits, and the second ships it.
+		bool settled = false;
+		std::string settle_snapshot;
+		Attempt a;
+		for (int attempt = 1;; attempt++) {
+			set_progress(slot, "locking", "", 0, 0);
+			ReadSet reads;
+			in_locked_snapshot(reads, [&](pg::Spi &spi) {
+				a = run_in_snapshot(spi, *conn, slot, cfg, config_id, check_stop, settled, settle_snapshot,
+									slot->full);
+			});
+			out.kind = a.full ? "full" : "incremental";
+			if (!a.need_settle)
+				break;
+			if (attempt == 3)
+				throw Error(sqlstate::internal_error, "the run could not settle its changes");
+			set_progress(slot, "waiting for writers", "", 0, 0);
+			settle_snapshot = a.snapshot;
+			in_transaction(false, [&] { wait_for_writers(reads, slot->ticket); });
+			settled = true;
+		}
 
-		record_success(id, run_id, rows);
+		record_success(id, run_id, a);
 		out.ok = true;
 		return out;
 	} catch (const Error &e) {

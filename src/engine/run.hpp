@@ -16,6 +16,7 @@ struct RunOutcome {
 	std::string sqlstate;
 	std::string error;
 	std::string hint;
+	std::string kind; // full or incremental, once decided
 };
 
 // Never throws: every failure is recorded (config FAILED, history row) and

@@ -49,7 +49,7 @@ void load_columns_and_keys(pg::Spi &spi, TableSpec &t, const std::set<std::strin
 		if (skip.count(*c[0]))
 			continue;
 		TargetType type = types.map(to_oid(c[1]), std::stoi(*c[2]));
-		t.columns.push_back({*c[0], type.sql, *c[3] == "t", type.binary_ok});
+		t.columns.push_back({*c[0], type.sql, *c[3] == "t", type.binary_ok, to_oid(c[1])});
 		t.binary = t.binary && type.binary_ok;
 	}
 	for (const auto &c : spi.run("SELECT a.attname FROM pg_constraint c, "
@@ -172,6 +172,32 @@ void keep_valid_path_keys(Scope &scope)
 	}
 }
 
+// The registered tables on each table's path, and whether the target's
+// copy can be joined up to them (for deleting what hangs from a row there).
+void find_ancestors(Scope &scope)
+{
+	std::map<Oid, const TableSpec *> by_oid;
+	for (const auto &t : scope.tables)
+		by_oid[t.oid] = &t;
+	auto sent = [&](Oid table, const std::string &col) {
+		auto it = by_oid.find(table);
+		return it != by_oid.end() && it->second->column(col) != nullptr;
+	};
+	for (auto &t : scope.tables) {
+		bool reachable = true;
+		for (size_t k = 0; k < t.hops.size(); k++) {
+			const PathHop &h = t.hops[k];
+			Oid child = k == 0 ? t.oid : t.hops[k - 1].parent;
+			for (const auto &[c, p] : h.columns)
+				reachable = reachable && sent(child, c) && sent(h.parent, p);
+			if (by_oid.count(h.parent))
+				t.ancestors[h.parent] = {k, reachable};
+			else
+				reachable = false;
+		}
+	}
+}
+
 } // namespace
 
 Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema)
@@ -197,6 +223,8 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 		excluded[to_oid(r[0])].insert(*r[1]);
 
 	Scope scope;
+	scope.root = root;
+	scope.target_schema = target_schema;
 	TypeMap types(target_schema);
 	for (const auto &r : spi.run("SELECT table_name::oid, table_name::text FROM sunsync.tables ORDER BY position").rows) {
 		TableSpec t;
@@ -211,8 +239,11 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 		t.target_name = name;
 		t.target_schema = target_schema.empty() ? schema : target_schema;
 		load_columns_and_keys(spi, t, excluded[t.oid], types);
+		t.excluded.assign(excluded[t.oid].begin(), excluded[t.oid].end());
 
 		std::vector<Hop> hops = load_hops(spi, t.oid);
+		for (const Hop &h : hops)
+			t.hops.push_back({h.parent, h.text_compare, h.columns});
 		if (t.oid != root && (hops.empty() || hops.back().parent != root))
 			pg::raise(sqlstate::invalid_object_definition,
 					  "the path of table " + t.display + " no longer reaches the root",
@@ -238,7 +269,24 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 	scope.enums = std::move(types.enums);
 	scope.types = std::move(types.types);
 	keep_valid_path_keys(scope);
+	find_ancestors(scope);
 	return scope;
+}
+
+const TableSpec *find_table(const Scope &scope, Oid oid)
+{
+	for (const auto &t : scope.tables)
+		if (t.oid == oid)
+			return &t;
+	return nullptr;
+}
+
+const ColumnSpec *TableSpec::column(const std::string &name) const
+{
+	for (const auto &c : columns)
+		if (c.name == name)
+			return &c;
+	return nullptr;
 }
 
 std::string select_sql(const TableSpec &t)

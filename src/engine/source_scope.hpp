@@ -18,6 +18,15 @@ struct ColumnSpec {
 	std::string type_sql; // type as written on the target (DDL, comparison)
 	bool not_null = false;
 	bool binary_ok = true;
+	Oid type = InvalidOid; // on the source
+};
+
+// One hop of a table's path: child columns (of the table, or of the parent
+// before) to the parent's columns.
+struct PathHop {
+	Oid parent = InvalidOid;
+	bool text_compare = false;
+	std::vector<std::pair<std::string, std::string>> columns; // child, parent
 };
 
 struct ForeignKeySpec {
@@ -44,9 +53,24 @@ struct TableSpec {
 	std::vector<std::string> source_foreign_keys;
 	std::string from_sql; // " FROM ... JOIN ... WHERE <owner filter>", over alias t0
 	bool binary = true;
+	// the path: hops[k] joins alias t<k> to t<k+1>; the root is t<hops.size()>
+	std::vector<PathHop> hops;
+	// for each registered table on the path above (by OID): the hop after
+	// which it is reached (alias t<n+1>), and whether the target can join
+	// up to it too (every table between is replicated, every hop column sent)
+	struct Ancestor {
+		size_t hop;
+		bool reachable_on_target;
+	};
+	std::map<Oid, Ancestor> ancestors;
+	std::vector<std::string> excluded;
+
+	const ColumnSpec *column(const std::string &name) const;
 };
 
 struct Scope {
+	Oid root = InvalidOid;
+	std::string target_schema; // the configuration's, or empty
 	std::vector<TableSpec> tables; // parents first
 	std::map<Oid, EnumSpec> enums;
 	std::vector<TypeSpec> types; // composite and range types, dependencies first
@@ -58,5 +82,8 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 // The owner's rows of the table, its columns in order (those the target
 // takes: ensure_tables leaves out columns generated on the target).
 std::string select_sql(const TableSpec &t);
+
+// The table spec of a registered table, or nullptr.
+const TableSpec *find_table(const Scope &scope, Oid oid);
 
 } // namespace sunsync::engine

@@ -63,8 +63,9 @@ void add_missing_enum_labels(remote::Connection &conn, const Scope &scope)
 	}
 }
 
-void ensure_tables(remote::Connection &conn, Scope &scope)
+bool ensure_tables(remote::Connection &conn, Scope &scope)
 {
+	bool changed = false;
 	std::set<std::string> schemas;
 	for (const auto &t : scope.tables)
 		schemas.insert(t.target_schema);
@@ -122,6 +123,7 @@ void ensure_tables(remote::Connection &conn, Scope &scope)
 				ddl += quote_ident(c.name) + " " + c.type_sql + (c.not_null ? " NOT NULL" : "") + ", ";
 			ddl += "PRIMARY KEY (" + quote_ident_list(t.primary_key) + "))";
 			conn.exec(ddl);
+			changed = true;
 			continue;
 		}
 		std::map<std::string, std::string> target_types;
@@ -161,12 +163,40 @@ void ensure_tables(remote::Connection &conn, Scope &scope)
 								", or drop the target table and let sunsync create it.");
 		}
 		for (const auto &c : t.columns)
-			if (!target_types.count(c.name)) // added on the source since the last run
+			if (!target_types.count(c.name)) { // added on the source since the last run
 				conn.exec("ALTER TABLE " + name + " ADD COLUMN " + quote_ident(c.name) + " " + c.type_sql);
+				changed = true;
+			}
 		// the target computes its generated columns: never COPY into them
 		t.columns.erase(std::remove_if(t.columns.begin(), t.columns.end(),
 									   [&](const ColumnSpec &c) { return generated.count(c.name) > 0; }),
 						t.columns.end());
+	}
+	return changed;
+}
+
+void ensure_path_indexes(remote::Connection &conn, const Scope &scope)
+{
+	for (const auto &t : scope.tables) {
+		if (t.hops.empty())
+			continue;
+		auto parent = t.ancestors.find(t.hops[0].parent);
+		if (parent == t.ancestors.end() || parent->second.hop != 0 || !parent->second.reachable_on_target)
+			continue;
+		std::vector<std::string> cols;
+		std::string names;
+		for (const auto &[c, p] : t.hops[0].columns) {
+			cols.push_back(c);
+			names += (names.empty() ? "" : ", ") + quote_literal(c);
+		}
+		auto have = conn.query(
+			"SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = " + quote_literal(target_table(t)) +
+			"::pg_catalog.regclass AND (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attname::pg_catalog.text COLLATE pg_catalog.\"C\") "
+			"FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY "
+			"((i.indkey::pg_catalog.int2[])[0:" + std::to_string(cols.size() - 1) + "])) = "
+			"(SELECT pg_catalog.array_agg(c ORDER BY c COLLATE pg_catalog.\"C\") FROM pg_catalog.unnest(ARRAY[" + names + "]::pg_catalog.text[]) c)");
+		if (have.empty())
+			conn.exec("CREATE INDEX ON " + target_table(t) + " (" + quote_ident_list(cols) + ")");
 	}
 }
 
@@ -203,6 +233,29 @@ void drop_foreign_keys(remote::Connection &conn, const Scope &scope)
 		for (const auto &r : own)
 			conn.exec("ALTER TABLE " + target_table(t) + " DROP CONSTRAINT " + quote_ident(*r[0]));
 	}
+}
+
+void drop_stale_foreign_keys(remote::Connection &conn, const Scope &scope)
+{
+	std::string targets, own;
+	std::string managed = "pg_catalog.obj_description(c.oid, 'pg_constraint') = " + quote_literal(managed_key_comment);
+	for (const auto &t : scope.tables) {
+		std::string table = quote_literal(target_table(t)) + "::pg_catalog.regclass";
+		targets += (targets.empty() ? "" : ", ") + table;
+		std::string names;
+		for (const auto &n : t.source_foreign_keys)
+			names += ", " + quote_literal(n);
+		own += " OR (c.conrelid = " + table + " AND c.conname IS DISTINCT FROM " +
+			   (t.path_key ? quote_literal(t.path_key->name) : std::string("NULL")) + " AND (" + managed +
+			   " OR (c.condeferrable AND c.conname IN (NULL" + names + "))))";
+	}
+	if (targets.empty())
+		return;
+	for (const auto &r : conn.query("SELECT c.conrelid::pg_catalog.regclass::pg_catalog.text, c.conname "
+									"FROM pg_catalog.pg_constraint c WHERE c.contype = 'f' AND ((c.confrelid IN (" +
+									targets + ") AND c.conrelid NOT IN (" + targets + ") AND " + managed + ")" + own +
+									")"))
+		conn.exec("ALTER TABLE " + *r[0] + " DROP CONSTRAINT " + quote_ident(*r[1]));
 }
 
 void add_foreign_keys(remote::Connection &conn, const Scope &scope)

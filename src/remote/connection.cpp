@@ -299,6 +299,18 @@ TimestampTz Connection::statement_deadline() const
 
 std::vector<std::vector<std::optional<std::string>>> Connection::query(const std::string &sql)
 {
+	return run(sql, nullptr);
+}
+
+uint64 Connection::command(const std::string &sql)
+{
+	uint64 affected = 0;
+	run(sql, &affected);
+	return affected;
+}
+
+std::vector<std::vector<std::optional<std::string>>> Connection::run(const std::string &sql, uint64 *affected)
+{
 	deadline_ = statement_deadline();
 	if (!PQsendQuery(conn_.get(), sql.c_str()))
 		throw Error("08006", "could not send a statement to target " + where_,
@@ -311,6 +323,10 @@ std::vector<std::vector<std::optional<std::string>>> Connection::query(const std
 		if (st == PGRES_FATAL_ERROR)
 			fail_result(res, sql);
 		ResultPtr owned(res, PQclear);
+		if (affected) {
+			const char *n = PQcmdTuples(res);
+			*affected = n && *n ? std::stoull(n) : 0;
+		}
 		if (st == PGRES_TUPLES_OK) {
 			rows.clear();
 			for (int r = 0; r < PQntuples(res); r++) {

@@ -46,6 +46,8 @@ public:
 	// Runs one or more statements; returns the rows of the last result, as text.
 	std::vector<std::vector<std::optional<std::string>>> query(const std::string &sql);
 	void exec(const std::string &sql) { query(sql); }
+	// Runs one statement; returns the rows it affected (INSERT, DELETE...).
+	uint64 command(const std::string &sql);
 
 	// COPY ... FROM STDIN: begin, send data in any pieces, end (returns rows).
 	void copy_begin(const std::string &sql);
@@ -62,6 +64,7 @@ private:
 	void flush(const char *doing);
 	PGresult *next_result(const char *doing);
 	[[noreturn]] void fail_result(PGresult *res, const std::string &sql);
+	std::vector<std::vector<std::optional<std::string>>> run(const std::string &sql, uint64 *affected);
 
 	std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
 	ConnectOptions options_;

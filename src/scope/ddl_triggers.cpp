@@ -21,6 +21,7 @@
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "scope/scope_catalog.hpp"
+#include "scope/capture_triggers.hpp"
 #include "scope/declared_link.hpp"
 #include "scope/owner_expr.hpp"
 #include "scope/scope_refresh.hpp"
@@ -75,14 +76,15 @@ bool forget_dropped_root(pg::Spi &spi)
 	notice("sunsync: the root table " + *gone.rows[0][0] + " was dropped; no table is replicated any more" +
 			   (names.empty() ? "" : " (unregistered: " + names + ")"),
 		   "Set a root with sunsync_set_root and register tables again.");
+	scope::scope_changed(spi);
 	return true;
 }
 
 // Unregisters the tables whose stored path crosses something that is gone.
 void unregister_broken_paths(pg::Spi &spi)
 {
-	spi.run("DELETE FROM sunsync.tables t WHERE NOT EXISTS "
-			"(SELECT FROM pg_catalog.pg_class c WHERE c.oid = t.table_name)");
+	auto gone_registered = spi.run("DELETE FROM sunsync.tables t WHERE NOT EXISTS "
+								   "(SELECT FROM pg_catalog.pg_class c WHERE c.oid = t.table_name)");
 	auto broken = spi.run(
 		"WITH hop AS ("
 		"  SELECT t.table_name, h, "
@@ -110,6 +112,8 @@ void unregister_broken_paths(pg::Spi &spi)
 				   ", which was dropped",
 			   "Register it again with sunsync_add_table once it has a path to the root.");
 	}
+	if (!broken.empty() || gone_registered.processed > 0)
+		scope::scope_changed(spi);
 }
 
 // A column of the root that owner_expr needs may not go.

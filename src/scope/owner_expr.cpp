@@ -1,6 +1,7 @@
 #include "scope/owner_expr.hpp"
 
 #include "pg/guard.hpp"
+#include "pg/operators.hpp"
 #include "pg/relation_names.hpp"
 
 extern "C" {
@@ -8,6 +9,7 @@ extern "C" {
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
+#include "parser/parse_coerce.h"
 #include "parser/parser.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -15,6 +17,7 @@ extern "C" {
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
@@ -115,27 +118,33 @@ std::string canonical_owner_expr(Oid root, const std::string &expr, const std::s
 
 std::string owner_filter(const OwnerExpr &e, const std::string &owner)
 {
-	std::string op, type, literal;
-	pg::guard([&] {
-		TypeCacheEntry *tc = lookup_type_cache(e.type, TYPECACHE_EQ_OPR);
-		literal = quote_literal_cstr(owner.c_str());
-		if (!OidIsValid(tc->eq_opr))
-			return;
-		HeapTuple tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tc->eq_opr));
-		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "cache lookup failed for operator %u", tc->eq_opr);
-		auto *form = reinterpret_cast<Form_pg_operator>(GETSTRUCT(tup));
-		const char *nsp = quote_identifier(pg::namespace_name_or_error(form->oprnamespace));
-		const char *name = pstrdup(NameStr(form->oprname));
-		ReleaseSysCache(tup);
-		const char *type_name = format_type_be_qualified(e.type);
-		// no PostgreSQL call below: nothing can jump over these strings
-		op = std::string("OPERATOR(") + nsp + "." + name + ")";
-		type = type_name;
-	});
-	if (op.empty())
+	std::string literal = pg::guard([&] { return std::string(quote_literal_cstr(owner.c_str())); });
+	std::optional<std::string> op = pg::qualified_equality(e.type);
+	if (!op)
 		return "(" + e.sql + ")::pg_catalog.text OPERATOR(pg_catalog.=) " + literal;
-	return "(" + e.sql + ") " + op + " " + literal + "::" + type;
+	std::string type = pg::guard([&] { return std::string(format_type_be_qualified(e.type)); });
+	return "(" + e.sql + ") " + *op + " " + literal + "::" + type;
+}
+
+PlannedOwnerExpr planned_owner_expr(Oid root, const std::string &expr)
+{
+	PlannedOwnerExpr out;
+	pg::guard([&] {
+		pg::QualifiedName rel = pg::relation_name_or_error(root);
+		char *sql = nullptr;
+		List *raw = parse_wrapped(expr, rel, &sql);
+		if (raw == NIL)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("owner_expr must be a single expression")));
+		Query *query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql, nullptr, 0, nullptr);
+		Node *target = reinterpret_cast<Node *>(linitial_node(TargetEntry, query->targetList)->expr);
+		if (exprType(target) == UNKNOWNOID) // as check_owner_expr: a literal is text
+			target = coerce_type(nullptr, target, UNKNOWNOID, TEXTOID, -1, COERCION_IMPLICIT,
+								 COERCE_IMPLICIT_CAST, -1);
+		out.expr = expression_planner(reinterpret_cast<Expr *>(target));
+		out.type = exprType(target);
+		out.collation = exprCollation(target);
+	});
+	return out;
 }
 
 OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string &alias)
@@ -146,6 +155,7 @@ OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string 
 	Problem problem = Problem::None;
 	std::string deparsed;
 	Oid type = InvalidOid;
+	Oid collation = InvalidOid;
 	try {
 		pg::guard([&] {
 			pg::QualifiedName rel = pg::relation_name_or_error(root);
@@ -172,6 +182,7 @@ OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string 
 			List *context = deparse_context_for(alias.c_str(), root);
 			deparsed = deparse_expression(target, context, true, false);
 			type = exprType(target);
+			collation = exprCollation(target);
 		});
 	} catch (const Error &e) {
 		throw Error(e.sqlstate(), e.message(), e.detail(), e.hint(),
@@ -179,7 +190,7 @@ OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string 
 	}
 	switch (problem) {
 	case Problem::None:
-		return {deparsed, type == UNKNOWNOID ? TEXTOID : type};
+		return {deparsed, type == UNKNOWNOID ? TEXTOID : type, type == UNKNOWNOID ? DEFAULT_COLLATION_OID : collation};
 	case Problem::NotOneExpression:
 		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must be a single expression",
 				  "It was: " + expr,
@@ -196,7 +207,7 @@ OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string 
 		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must not be volatile",
 				  "A row's owner must be the same each time it is computed.");
 	}
-	return {deparsed, type};
+	return {deparsed, type, collation};
 }
 
 } // namespace sunsync::scope

@@ -3,6 +3,10 @@
 
 #include "pg/postgres.hpp"
 
+extern "C" {
+#include "nodes/primnodes.h"
+}
+
 #include <string>
 
 namespace sunsync::scope {
@@ -16,8 +20,20 @@ namespace sunsync::scope {
 struct OwnerExpr {
 	std::string sql;
 	Oid type = InvalidOid;
+	Oid collation = InvalidOid;
 };
 OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string &alias);
+
+// For the capture triggers: owner_expr (as stored, already checked)
+// analysed and planned against the root, allocated in the current memory
+// context, its Vars referring to the root's columns (varno 1).  Call as
+// the role that set the root.
+struct PlannedOwnerExpr {
+	Expr *expr = nullptr;
+	Oid type = InvalidOid;
+	Oid collation = InvalidOid;
+};
+PlannedOwnerExpr planned_owner_expr(Oid root, const std::string &expr);
 
 // The owner filter of a run, compared in the expression's own type so that
 // an index on the expression serves it:

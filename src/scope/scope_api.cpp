@@ -5,6 +5,7 @@
 #include "pg/as_role.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
+#include "scope/capture_triggers.hpp"
 #include "scope/declared_link.hpp"
 #include "scope/index_advice.hpp"
 #include "scope/owner_expr.hpp"
@@ -174,6 +175,7 @@ void sunsync::scope::refresh_scope(pg::Spi &spi, const Root &root, const std::st
 	}
 	// the OIDs in the paths are this database's
 	spi.run("UPDATE sunsync.root SET source_id = (SELECT id FROM sunsync.source)");
+	scope_changed(spi);
 }
 
 
@@ -217,6 +219,8 @@ SUNSYNC_SQL_FUNCTION(sunsync_set_root)
 				{std::to_string(relid), role});
 	}
 	refresh_scope(spi, require_root(spi), t.name);
+	// owners are hashed in owner_expr's type, which may have changed
+	rehash_owners(spi);
 	advise_owner_index(spi, relid, stored_expr);
 	PG_RETURN_VOID();
 }
@@ -287,6 +291,8 @@ SUNSYNC_SQL_FUNCTION(sunsync_remove_table)
 				  {}, "See the view sunsync_tables.");
 	if (!is_root && root)
 		refresh_scope(spi, *root, t.name);
+	else
+		scope_changed(spi); // the root's triggers go with it
 	PG_RETURN_VOID();
 }
 
@@ -319,5 +325,6 @@ SUNSYNC_SQL_FUNCTION(sunsync_canonicalize_scope)
 					{std::to_string(oid), via});
 	}
 	refresh_scope(spi, *load_root(spi), "the upgrade to sunsync 0.2");
+	rehash_owners(spi);
 	PG_RETURN_VOID();
 }

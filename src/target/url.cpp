@@ -1,5 +1,7 @@
 #include "target/url.hpp"
 
+#include "common/split.hpp"
+
 #include "common/error.hpp"
 #include "target/address.hpp"
 
@@ -165,22 +167,7 @@ std::string shown(const std::string &value, const std::string &url)
 
 } // namespace
 
-std::vector<std::string> split_comma_list(const std::string &value)
-{
-	std::vector<std::string> out;
-	if (value.empty())
-		return out;
-	std::string item;
-	for (char c : value) {
-		if (c == ',') {
-			out.push_back(item);
-			item.clear();
-		} else
-			item += c;
-	}
-	out.push_back(item);
-	return out;
-}
+std::vector<std::string> split_comma_list(const std::string &value) { return split(value, ','); }
 
 UrlOptions parse_url_options(const std::string &url)
 {

@@ -7,6 +7,7 @@
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "settings.hpp"
+#include "worker/queue_maintenance.hpp"
 #include "worker/shared_state.hpp"
 #include "worker/workers.hpp"
 
@@ -153,6 +154,15 @@ void database_loop()
 				continue; // CREATE EXTENSION may not have committed yet
 			forget_this_database();
 			return;
+		}
+		try {
+			worker::maintain_queue();
+		} catch (const Error &e) {
+			// the queue waits for the next round; runs go on meanwhile
+			std::string msg = e.message();
+			pg::guard([&] {
+				ereport(WARNING, (errmsg("sunsync: queue maintenance failed: %s", msg.c_str())));
+			});
 		}
 		pg::guard([] {
 			int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -225,8 +225,10 @@ void start_queued_runs()
 				else if (free_slot < 0)
 					free_slot = i;
 			}
+			// the oldest request whose configuration has no run in flight
+			// (a full sync asked for during a run waits for that run)
 			for (auto &r : sh->requests)
-				if (r.used && (!next || r.ticket < next->ticket))
+				if (r.used && (!next || r.ticket < next->ticket) && !shm::running_slot(r.dbid, r.config_id))
 					next = &r;
 			if (!next || running >= sunsync_max_workers || free_slot < 0)
 				return;
@@ -238,6 +240,7 @@ void start_queued_runs()
 			slot.ticket = request.ticket;
 			slot.pid = 0;
 			slot.stop = false;
+			slot.full = request.full;
 			slot.started_at = GetCurrentTimestamp();
 			strlcpy(slot.phase, "starting", sizeof slot.phase);
 			slot.table_name[0] = '\0';

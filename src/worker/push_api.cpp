@@ -99,6 +99,36 @@ void refuse_wait_that_cannot_end(pg::Spi &spi, const std::string &id)
 	}
 }
 
+// This session waits for a run (ticket): the run must not wait for this
+// session's transaction in turn (engine/settle.hpp).
+class WaiterEntry {
+public:
+	explicit WaiterEntry(uint64 ticket)
+	{
+		shm::Locked lock(LW_EXCLUSIVE);
+		for (auto &w : shm::shared()->waiters)
+			if (w.ticket == 0) {
+				w.ticket = ticket;
+				w.pid = MyProcPid;
+				entry_ = &w;
+				return;
+			}
+	}
+	~WaiterEntry()
+	{
+		if (!entry_)
+			return;
+		shm::Locked lock(LW_EXCLUSIVE);
+		entry_->ticket = 0;
+		entry_->pid = 0;
+	}
+	WaiterEntry(const WaiterEntry &) = delete;
+	WaiterEntry &operator=(const WaiterEntry &) = delete;
+
+private:
+	shm::Waiter *entry_ = nullptr;
+};
+
 } // namespace
 
 SUNSYNC_SQL_FUNCTION(sunsync_push)
@@ -107,6 +137,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 	if (!id)
 		pg::raise(sqlstate::invalid_parameter_value, "config_id must not be NULL");
 	bool wait = pg::bool_arg(fcinfo, 1).value_or(false);
+	bool full = PG_NARGS() > 2 && pg::bool_arg(fcinfo, 2).value_or(false);
 	std::string id_text = std::to_string(*id);
 	{
 		pg::Spi spi;
@@ -124,12 +155,15 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 	bool queue_full = false;
 	{
 		shm::Locked lock(LW_EXCLUSIVE);
-		// A push while a run is queued or in flight joins that run.
-		if (auto *slot = shm::running_slot(MyDatabaseId, *id))
-			ticket = slot->ticket;
-		else if (auto *req = shm::queued_request(MyDatabaseId, *id))
+		// A push while a run is queued or in flight joins that run; one that
+		// asks for a full sync while a run is in flight queues the next run.
+		shm::RunSlot *running = shm::running_slot(MyDatabaseId, *id);
+		if (running && (!full || running->full))
+			ticket = running->ticket;
+		else if (auto *req = shm::queued_request(MyDatabaseId, *id)) {
 			ticket = req->ticket;
-		else {
+			req->full = req->full || full;
+		} else {
 			shm::Request *free_request = nullptr;
 			for (auto &r : sh->requests)
 				if (!r.used) {
@@ -141,6 +175,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 				free_request->dbid = MyDatabaseId;
 				free_request->config_id = *id;
 				free_request->ticket = ticket = sh->next_ticket++;
+				free_request->full = full;
 				free_request->queued_at = GetCurrentTimestamp();
 			} else
 				queue_full = true;
@@ -156,6 +191,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 
 	// The launcher may be restarting (the postmaster starts it again within
 	// seconds); a request it never picks up is not waited for forever.
+	WaiterEntry waiting(ticket);
 	Waited outcome;
 	int seconds_without_launcher = 0;
 	for (;;) {
@@ -231,6 +267,11 @@ SUNSYNC_SQL_FUNCTION(sunsync_wake_launcher)
 	{
 		shm::Locked lock(LW_EXCLUSIVE);
 		shm::want_database(MyDatabaseId, true);
+		// CREATE EXTENSION: a new queue, no configured owners yet
+		if (shm::Database *d = shm::database_entry(MyDatabaseId)) {
+			d->owners_loaded = false;
+			d->queue_current = -1;
+		}
 	}
 	shm::wake_launcher();
 	PG_RETURN_VOID();

@@ -40,6 +40,10 @@ void on_shmem_startup()
 		ConditionVariableInit(&state->outcome_cv);
 		for (auto &slot : state->slots)
 			pg_atomic_init_u64(&slot.rows_done, 0);
+		pg_atomic_init_u64(&state->owners_generation, 1);
+		pg_atomic_init_u64(&state->move_epoch, 1);
+		pg_atomic_init_u32(&state->moves_in_flight, 0);
+		pg_atomic_init_u32(&state->prepared_moves, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -91,10 +95,31 @@ void want_database(Oid dbid, bool requested)
 		entry->worker_latch = nullptr;
 		entry->starting_since = 0;
 		entry->requested_at = 0;
+		entry->owners_loaded = false;
+		entry->queue_current = -1;
 	}
 	entry->wanted = true;
 	if (requested)
 		entry->requested_at = GetCurrentTimestamp();
+}
+
+Database *database_entry(Oid dbid)
+{
+	for (auto &d : state->databases)
+		if (d.dbid == dbid)
+			return &d;
+	return nullptr;
+}
+
+void set_progress(RunSlot *slot, const char *phase, const std::string &table, int done, int total)
+{
+	if (slot == nullptr)
+		return;
+	Locked lock(LW_EXCLUSIVE);
+	strlcpy(slot->phase, phase, sizeof slot->phase);
+	strlcpy(slot->table_name, table.c_str(), sizeof slot->table_name);
+	slot->tables_done = done;
+	slot->tables_total = total;
 }
 
 void wake_launcher()

@@ -9,6 +9,8 @@
 
 #include "pg/postgres.hpp"
 
+#include <string>
+
 extern "C" {
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
@@ -23,6 +25,8 @@ constexpr int max_requests = 256;
 constexpr int max_outcomes = 256;
 constexpr int max_databases = 128;
 constexpr int error_len = 2048;
+constexpr int max_owners = 16384;
+constexpr int max_waiters = 64;
 
 // A run in flight.  The launcher fills a free slot and starts a worker for
 // it; the worker claims it (pid) and frees it when it exits, however it
@@ -34,6 +38,7 @@ struct RunSlot {
 	uint64 ticket;   // the request this run serves
 	int pid;         // 0 until the worker has claimed the slot
 	bool stop;       // the config was deleted: stop cleanly
+	bool full;       // asked for a full sync (sunsync_push(full => true))
 	TimestampTz started_at;
 	char phase[32];
 	char table_name[2 * NAMEDATALEN + 8];
@@ -47,7 +52,25 @@ struct Request {
 	Oid dbid;
 	int64 config_id;
 	uint64 ticket;
+	bool full;
 	TimestampTz queued_at; // first queued: a request no worker can take fails after a while
+};
+
+// A session inside sunsync_push(wait => true): a run must not wait for its
+// transaction (see engine/settle.hpp), which waits for the run.
+struct Waiter {
+	uint64 ticket; // 0: free
+	int pid;
+};
+
+// An owner (by hash, see capture/configured_owners.hpp) that has a
+// configuration in database dbid, or may have one: create_config adds it
+// before it commits; the database's worker removes hashes that no
+// committed configuration has once the transaction that added them ended.
+struct OwnerEntry {
+	Oid dbid; // InvalidOid: free
+	uint32 hash;
+	TransactionId adder; // InvalidTransactionId: loaded from the catalog
 };
 
 struct Outcome {
@@ -73,6 +96,11 @@ struct Database {
 	// when CREATE EXTENSION or a push asked for it: the worker may start
 	// before that transaction commits, so it waits a little for the extension
 	TimestampTz requested_at;
+	// change capture: the owners of the catalog are in `owners` (loaded
+	// once after a start), and which queue table is written (-1: read the
+	// catalog)
+	bool owners_loaded;
+	int queue_current;
 };
 
 struct Shared {
@@ -86,6 +114,19 @@ struct Shared {
 	Outcome outcomes[max_outcomes];
 	int next_outcome;
 	Database databases[max_databases];
+	Waiter waiters[max_waiters];
+	OwnerEntry owners[max_owners];
+	// bumped whenever `owners` changes: backends keep a copy of their
+	// database's hashes and refresh it when this moves
+	pg_atomic_uint64 owners_generation;
+	// Capture caches (capture/owner_cache.hpp) trust an owner found for a
+	// parent row only while no row that others hang from moved: movers
+	// count themselves in moves_in_flight until they end, then bump
+	// move_epoch.  prepared_moves counts prepared transactions that moved
+	// rows (cleared by a database worker once none is prepared).
+	pg_atomic_uint64 move_epoch;
+	pg_atomic_uint32 moves_in_flight;
+	pg_atomic_uint32 prepared_moves;
 };
 
 // Called from _PG_init: asks for the memory and the lock, installs hooks.
@@ -111,6 +152,10 @@ void wake_launcher();
 // Under the lock: wakes the worker of dbid (it then marks runs that ended
 // without recording how as FAILED).
 void wake_database_worker(Oid dbid);
+// Under the lock: this database's entry, or nullptr.
+Database *database_entry(Oid dbid);
+// Takes the lock: what sunsync_progress shows of a run (slot may be null).
+void set_progress(RunSlot *slot, const char *phase, const std::string &table, int done, int total);
 // Under the lock: records how a run ended, for waiters; frees nothing.
 void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error,
 					const char *hint = nullptr);

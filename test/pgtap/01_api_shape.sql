@@ -2,7 +2,7 @@
 -- what PUBLIC may (not) touch.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS sunsync;
-SELECT plan(36);
+SELECT plan(42);
 
 SELECT has_schema('sunsync', 'internal schema sunsync exists');
 SELECT has_function('public', 'sunsync_set_root', ARRAY['regclass', 'text']);
@@ -13,14 +13,18 @@ SELECT has_function('public', 'sunsync_create_config', ARRAY['text', 'text', 'bo
 SELECT has_function('public', 'sunsync_update_config', ARRAY['bigint', 'text', 'boolean']);
 SELECT has_function('public', 'sunsync_delete_config', ARRAY['bigint']);
 SELECT function_returns('public', 'sunsync_create_config', ARRAY['anyelement', 'text', 'boolean', 'text'], 'bigint');
-SELECT has_function('public', 'sunsync_push', ARRAY['bigint', 'boolean']);
-SELECT function_returns('public', 'sunsync_push', ARRAY['bigint', 'boolean'], 'text');
+SELECT has_function('public', 'sunsync_push', ARRAY['bigint', 'boolean', 'boolean']);
+SELECT function_returns('public', 'sunsync_push', ARRAY['bigint', 'boolean', 'boolean'], 'text');
+SELECT is(pg_get_function_arguments('sunsync_push(bigint, boolean, boolean)'::regprocedure),
+          'config_id bigint, wait boolean DEFAULT false, "full" boolean DEFAULT false',
+          'sunsync_push takes config_id, wait and full, as DESIGN.md names them (full is a keyword, quoted when shown)');
 
 SELECT columns_are('public', 'sunsync_tables', ARRAY['table_name', 'path', 'position'],
                    'sunsync_tables has the columns of DESIGN.md');
 SELECT columns_are('public', 'sunsync_configs',
                    ARRAY['id', 'owner', 'target_url', 'continuous', 'status', 'last_sync_at',
-                         'last_error', 'created_at', 'updated_at', 'pending_changes'],
+                         'last_error', 'created_at', 'updated_at', 'pending_changes', 'lag',
+                         'next_attempt_at'],
                    'sunsync_configs has the columns of DESIGN.md');
 SELECT columns_are('public', 'sunsync_history',
                    ARRAY['run_id', 'config_id', 'kind', 'started_at', 'finished_at', 'status',
@@ -45,7 +49,10 @@ SELECT function_privs_are('public', 'sunsync_create_config', ARRAY['anyelement',
 SELECT function_privs_are('public', 'sunsync_create_config', ARRAY['text', 'text', 'boolean', 'text'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_update_config', ARRAY['bigint', 'text', 'boolean'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_delete_config', ARRAY['bigint'], 'public', ARRAY[]::text[]);
-SELECT function_privs_are('public', 'sunsync_push', ARRAY['bigint', 'boolean'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('public', 'sunsync_push', ARRAY['bigint', 'boolean', 'boolean'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('sunsync', 'capture', ARRAY[]::text[], 'public', ARRAY[]::text[]);
+SELECT table_privs_are('sunsync', 'queue_0', 'public', ARRAY[]::text[]);
+SELECT table_privs_are('sunsync', 'queue_tables', 'public', ARRAY[]::text[]);
 SELECT table_privs_are('public', 'sunsync_history', 'public', ARRAY[]::text[]);
 
 -- Status values are the seed's four.
@@ -67,6 +74,15 @@ SELECT ok((SELECT bool_and(p.prosecdef AND p.proconfig = '{"search_path=pg_catal
              FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
             WHERE e.evtname LIKE 'sunsync%'),
           'event trigger functions are SECURITY DEFINER with a fixed search_path');
+-- The capture trigger parses no SQL and writes the queue at the table-AM
+-- level: it needs neither SECURITY DEFINER nor a SET clause, and runs
+-- owner_expr as the role that set the root (see extension/sunsync--0.2.sql).
+SELECT ok((SELECT NOT p.prosecdef AND p.proconfig IS NULL AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
+             FROM pg_proc p WHERE p.oid = 'sunsync.capture()'::regprocedure),
+          'sunsync.capture() is a C function without SECURITY DEFINER or SET clauses');
+SELECT set_eq($$SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'sunsync'::regnamespace
+                  AND c.relname LIKE 'queue\__' AND c.relkind = 'r'$$,
+              ARRAY['queue_0', 'queue_1', 'queue_2'], 'the change queue has three tables that take turns');
 SELECT is((SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'), 'sunsync',
           'the library is preloaded');
 

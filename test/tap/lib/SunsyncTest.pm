@@ -11,7 +11,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(new_source new_target target_login load_sunschool rows_digest
-  compare_tables target_url poll_status repo_file app_role);
+  compare_tables target_url poll_status repo_file app_role sunschool_tables push_ok last_run);
 
 my $root = $ENV{SUNSYNC_ROOT} or die "SUNSYNC_ROOT is not set";
 
@@ -109,6 +109,52 @@ sub compare_tables
 		my $d = rows_digest($target, $tdb, $tq);
 		is($d, $s, "$label: $t is an exact copy ($s)");
 	}
+}
+
+# The Sunschool tables of one family (its parent's id), as the source has
+# them (without sunsync's help) and as a target copy has them.
+sub sunschool_tables
+{
+	my ($source, $db, $family) = @_;
+	my $members = "(SELECT id FROM public.users WHERE coalesce(parent_id, id) = $family)";
+	my %filter = (
+		users => "coalesce(parent_id, id) = $family",
+		learner_profiles => "user_id IN $members",
+		achievements => "learner_id IN (SELECT id::text FROM public.users WHERE coalesce(parent_id, id) = $family)",
+		rewards => "parent_id IN $members",
+		map { $_ => "learner_id IN $members" }
+		  qw(lessons points_ledger learner_points concept_mastery reward_redemptions
+		  learning_goals reward_goal_savings quiz_answers));
+	my %tables;
+	for my $t (keys %filter)
+	{
+		my $cols = $source->safe_psql($db, qq{
+			SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)
+			  FROM information_schema.columns
+			 WHERE table_schema = 'public' AND table_name = '$t' AND column_name <> 'password'});
+		$tables{$t} = ["SELECT $cols FROM public.$t WHERE $filter{$t}", "SELECT $cols FROM public.$t"];
+	}
+	return \%tables;
+}
+
+# sunsync_push(id, wait => true) returns COMPLETED, and the run was of the
+# kind expected ('full' or 'incremental').
+sub push_ok
+{
+	my ($source, $db, $id, $kind, $label, $args) = @_;
+	$args //= '';
+	my ($rc, $out, $err) = $source->psql($db, "SELECT sunsync_push($id, wait => true$args)");
+	is($out, 'COMPLETED', "$label: push completed") or diag $err;
+	is(last_run($source, $db, $id)->{kind}, $kind, "$label: the run was $kind");
+}
+
+# The newest run of a configuration: kind, status, rows_upserted, rows_deleted.
+sub last_run
+{
+	my ($source, $db, $id) = @_;
+	my @f = split /\|/, $source->safe_psql($db, qq{SELECT kind, status, rows_upserted, rows_deleted
+		FROM sunsync_history WHERE config_id = $id ORDER BY run_id DESC LIMIT 1});
+	return { kind => $f[0], status => $f[1], upserted => $f[2], deleted => $f[3] };
 }
 
 sub poll_status

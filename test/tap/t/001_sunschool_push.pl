@@ -26,40 +26,19 @@ is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLET
 
 # Family 1, as the application sees it, without sunsync's help.
 my $family = '(SELECT id FROM users WHERE coalesce(parent_id, id) = 1)';
-my %filter = (
-	users => 'coalesce(parent_id, id) = 1',
-	learner_profiles => "user_id IN $family",
-	achievements => "learner_id IN (SELECT id::text FROM users WHERE coalesce(parent_id, id) = 1)",
-	rewards => "parent_id IN $family",
-	map { $_ => "learner_id IN $family" }
-	  qw(lessons points_ledger learner_points concept_mastery reward_redemptions
-	  learning_goals reward_goal_savings quiz_answers));
-
-sub family_tables
-{
-	my %tables;
-	for my $t (keys %filter)
-	{
-		my $cols = $source->safe_psql('app', qq{
-			SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)
-			  FROM information_schema.columns
-			 WHERE table_schema = 'public' AND table_name = '$t' AND column_name <> 'password'});
-		$tables{$t} = ["SELECT $cols FROM public.$t WHERE $filter{$t}", "SELECT $cols FROM public.$t"];
-	}
-	return \%tables;
-}
+sub family_tables { return sunschool_tables($source, 'app', 1); }
 compare_tables($source, 'app', $target, 'family1', family_tables(), 'first push');
 
 is($target->safe_psql('family1', 'SELECT count(*) FROM public.users WHERE coalesce(parent_id, id) <> 1'),
 	'0', 'no user of another family reached the target');
 is($target->safe_psql('family1', 'SELECT count(*) FROM public.lessons'),
-	$source->safe_psql('app', "SELECT count(*) FROM lessons WHERE $filter{lessons}"),
+	$source->safe_psql('app', "SELECT count(*) FROM lessons WHERE learner_id IN $family"),
 	'all of the big family\'s lessons arrived, not a capped number');
 is($target->safe_psql('family1',
 	"SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'password'"),
 	'0', 'the excluded column users.password was not created');
 is($target->safe_psql('family1', 'SELECT count(*) FROM public.lessons WHERE score = 0'),
-	$source->safe_psql('app', "SELECT count(*) FROM lessons WHERE score = 0 AND $filter{lessons}"),
+	$source->safe_psql('app', "SELECT count(*) FROM lessons WHERE score = 0 AND learner_id IN $family"),
 	'a score of 0 stays 0');
 is($target->safe_psql('family1', q{
 	SELECT string_agg(confrelid::regclass::text || ':' || condeferrable, ',' ORDER BY conname)
@@ -105,7 +84,8 @@ $blocker->query_safe('BEGIN; LOCK TABLE public.lessons IN ACCESS EXCLUSIVE MODE;
 my $runs_before = $source->safe_psql('app', "SELECT count(*) FROM sunsync_history WHERE config_id = $id");
 my $caller = $source->background_psql('app');
 $caller->query_safe('BEGIN');
-is($caller->query_safe("SELECT sunsync_push($id)"), 'IN_PROGRESS', 'push without wait returns IN_PROGRESS');
+# (a full sync: an incremental one would have nothing to wait for)
+is($caller->query_safe("SELECT sunsync_push($id, full => true)"), 'IN_PROGRESS', 'push without wait returns IN_PROGRESS');
 is($source->safe_psql('app', "SELECT status FROM sunsync_configs WHERE id = $id"), 'IN_PROGRESS',
 	'another session sees IN_PROGRESS before the caller commits');
 is($source->safe_psql('app', "SELECT sunsync_push($id)"), 'IN_PROGRESS', 'a second push while running');
@@ -220,7 +200,7 @@ like($err, qr/configuration 999 does not exist/, 'an unknown id is an error nami
 # A run that a crash interrupts does not stay IN_PROGRESS.
 $blocker = $target->background_psql('family1');
 $blocker->query_safe('BEGIN; LOCK TABLE public.lessons IN ACCESS EXCLUSIVE MODE;');
-$source->safe_psql('app', "SELECT sunsync_push($id)");
+$source->safe_psql('app', "SELECT sunsync_push($id, full => true)");
 ok($source->poll_query_until('app', "SELECT phase = 'preparing target' FROM sunsync_progress WHERE config_id = $id"),
 	'a run is waiting on the target');
 $source->stop('immediate');
@@ -232,7 +212,7 @@ is($source->safe_psql('app', "SELECT count(*) FROM sunsync_history WHERE status 
 	'no history row stays IN_PROGRESS');
 
 # SIGTERM to a run worker stops the run cleanly.
-$source->safe_psql('app', "SELECT sunsync_push($id)");
+$source->safe_psql('app', "SELECT sunsync_push($id, full => true)");
 ok($source->poll_query_until('app', "SELECT phase = 'preparing target' FROM sunsync_progress WHERE config_id = $id"),
 	'a run is waiting on the target again');
 $source->safe_psql('app', "SELECT pg_terminate_backend(pid) FROM sunsync_progress WHERE config_id = $id");
@@ -241,7 +221,7 @@ like($source->safe_psql('app', "SELECT last_error FROM sunsync_configs WHERE id 
 	qr/stopped/, 'its message says it was stopped');
 
 # Deleting a configuration stops its run.
-$source->safe_psql('app', "SELECT sunsync_push($id)");
+$source->safe_psql('app', "SELECT sunsync_push($id, full => true)");
 ok($source->poll_query_until('app', "SELECT phase = 'preparing target' FROM sunsync_progress WHERE config_id = $id"),
 	'a run is waiting on the target once more');
 $source->safe_psql('app', "SELECT sunsync_delete_config($id)");

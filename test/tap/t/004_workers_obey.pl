@@ -73,7 +73,7 @@ sub app_workers
 # while a run it started is held up on the target; the run goes on, and the
 # new launcher starts no second worker for the database.
 my $hold = hold_target();
-$source->safe_psql('app', "SELECT sunsync_push($id)");
+$source->safe_psql('app', "SELECT sunsync_push($id, full => true)");
 ok(within(30, 'app', "SELECT phase = 'preparing target' FROM sunsync_progress WHERE config_id = $id"),
 	'a run is held up on the target');
 my $run_pid = $source->safe_psql('app', "SELECT pid FROM sunsync_progress WHERE config_id = $id");
@@ -99,7 +99,7 @@ for my $n (1 .. 3)
 
 # Every sunsync process terminated at once, during a run.
 $hold = hold_target();
-$source->safe_psql('app', "SELECT sunsync_push($id)");
+$source->safe_psql('app', "SELECT sunsync_push($id, full => true)");
 ok(within(30, 'app', "SELECT phase = 'preparing target' FROM sunsync_progress WHERE config_id = $id"),
 	'a run waits on the target');
 $source->safe_psql('app', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type LIKE 'sunsync%'});
@@ -129,7 +129,7 @@ $source->safe_psql('app', q{
 	CREATE POLICY crawl ON slow USING (pg_sleep(0.05 + id * 0) IS NOT NULL);
 	SELECT sunsync_add_table('slow');
 });
-$source->safe_psql('app', "SELECT sunsync_push($id)");
+$source->safe_psql('app', "SELECT sunsync_push($id, full => true)");
 ok(within(30, 'app', "SELECT table_name = 'public.slow' FROM sunsync_progress WHERE config_id = $id"),
 	'a run is reading the slow table');
 $run_pid = $source->safe_psql('app', "SELECT pid FROM sunsync_progress WHERE config_id = $id");
@@ -167,7 +167,7 @@ sub peak_anon_kb_while
 	return $peak;
 }
 
-$source->safe_psql('app', "SELECT sunsync_push($id)");
+$source->safe_psql('app', "SELECT sunsync_push($id, full => true)");
 ok(within(30, 'app', "SELECT phase = 'copying' FROM sunsync_progress WHERE config_id = $id"),
 	'a run is copying into a slow target');
 $run_pid = $source->safe_psql('app', "SELECT pid FROM sunsync_progress WHERE config_id = $id");
@@ -179,7 +179,7 @@ like($source->safe_psql('app', "SELECT last_error FROM sunsync_configs WHERE id 
 
 # A target that stops reading altogether (its backend is stopped): the run
 # fails at sunsync.statement_timeout rather than wait forever.
-$source->safe_psql('app', "SELECT sunsync_push($id)");
+$source->safe_psql('app', "SELECT sunsync_push($id, full => true)");
 ok(within(30, 'app', "SELECT phase = 'copying' FROM sunsync_progress WHERE config_id = $id"),
 	'a run is copying again');
 my $target_pid = $target->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE application_name = 'sunsync'");

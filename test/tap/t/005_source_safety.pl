@@ -88,7 +88,7 @@ is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLET
 # progress when a run starts makes it wait at most sunsync.lock_timeout.
 my $hold = $target->background_psql('tenant');
 $hold->query_safe('BEGIN; LOCK TABLE public.pet IN ACCESS EXCLUSIVE MODE;');
-$source->safe_psql('app', "SELECT sunsync_push($id)");
+$source->safe_psql('app', "SELECT sunsync_push($id, full => true)");
 ok($source->poll_query_until('app', "SELECT phase = 'preparing target' FROM sunsync_progress WHERE config_id = $id"),
 	'a run has its snapshot and waits on the target');
 ($rc, $out, $err) = $source->psql('app', "SET lock_timeout = '500ms'; TRUNCATE pet");

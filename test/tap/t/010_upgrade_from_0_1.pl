@@ -2,7 +2,10 @@
 # and via as written, paths as 0.1 built them) is canonicalized and derived
 # again; the extension's objects and catalog columns equal a fresh 0.2
 # install; the library refuses a 0.1 catalog with a clear error until then;
-# and pushes and renames work afterwards.
+# configurations made under 0.1 (one that had pushed, one that had not)
+# keep working, with capture triggers now on their tables: a full sync
+# first, incremental runs afterwards; a role granted the 0.1 sunsync_push
+# may call the 0.2 one; pushes and renames work afterwards.
 use strict;
 use warnings;
 use lib "$ENV{SUNSYNC_ROOT}/test/tap/lib";
@@ -33,6 +36,29 @@ $source->safe_psql('old', q{
 	      'declared', false, 'text_compare', false)), 'kid.fam_id -> fam.id', 2, 'postgres'),
 	  ('note', 'kid_ref -> kid(id)', '{}', '[]', 'note.kid_ref -> kid.id (as text)', 3, 'postgres');
 });
+# Configurations as 0.1 stored them: their URLs sealed with this cluster's
+# key (a fresh 0.2 database seals the same way, bound to the same ids).
+$source->safe_psql('postgres', 'CREATE DATABASE fresh');
+$source->safe_psql('fresh', 'CREATE EXTENSION sunsync');
+$source->safe_psql('fresh', q{CREATE TABLE fam (id int PRIMARY KEY, parent int); SELECT sunsync_set_root('fam', 'id')});
+my %sealed;
+for my $db ('tenant', 'tenant2')
+{
+	my $cid = $source->safe_psql('fresh', "SELECT sunsync_create_config(1, '" . target_url($target, 'tenant', 'Tgt-S3cret', $db) . "')");
+	$sealed{$db} = [$cid, $source->safe_psql('fresh', "SELECT encode(target_url_sealed, 'hex') FROM sunsync.configs WHERE id = $cid")];
+}
+$source->safe_psql('fresh', 'DROP EXTENSION sunsync CASCADE; DROP TABLE fam; CREATE EXTENSION sunsync');
+$target->safe_psql('postgres', 'CREATE DATABASE tenant2 OWNER tenant');
+$source->safe_psql('old', qq{
+	INSERT INTO sunsync.configs (id, owner, target_url_masked, target_url_sealed, status, last_sync_at, created_by, created_by_superuser)
+	VALUES ($sealed{tenant}[0], '1', 'postgresql://tenant:***\@127.0.0.1/tenant', '\\x$sealed{tenant}[1]', 'COMPLETED', now(), 'postgres', true),
+	       ($sealed{tenant2}[0], '1', 'postgresql://tenant:***\@127.0.0.1/tenant2', '\\x$sealed{tenant2}[1]', 'IDLE', NULL, 'postgres', true);
+	SELECT setval('sunsync.configs_id_seq', 10);
+	INSERT INTO sunsync.history (config_id, kind, status, rows_upserted) VALUES ($sealed{tenant}[0], 'full', 'COMPLETED', 4);
+	CREATE ROLE pusher;
+	GRANT EXECUTE ON FUNCTION sunsync_push(bigint, boolean) TO pusher;
+});
+
 my ($rc, $out, $err) = $source->psql('old', "SELECT sunsync_add_table('note')");
 like($err, qr/sunsync in this database is at version 0\.1, its library at 0\.2.*\n.*ALTER EXTENSION sunsync UPDATE/,
 	'the new library refuses the 0.1 catalog, saying what to do');
@@ -61,19 +87,30 @@ my $extra = q{SELECT string_agg(x, E'\n' ORDER BY x) FROM (
 	  FROM pg_proc p WHERE p.pronamespace IN ('sunsync'::regnamespace, 'public'::regnamespace) AND p.proname LIKE '%sunsync%' OR p.pronamespace = 'sunsync'::regnamespace
 	UNION ALL SELECT format('%s %s %s', evtname, evtevent, evttags) FROM pg_event_trigger
 	UNION ALL SELECT format('config dump %s', unnest(extconfig)::regclass) FROM pg_extension WHERE extname = 'sunsync') s(x)};
-$source->safe_psql('postgres', 'CREATE DATABASE fresh');
-$source->safe_psql('fresh', 'CREATE EXTENSION sunsync');
+is($source->safe_psql('old', q{SELECT has_function_privilege('pusher', 'sunsync_push(bigint, boolean, boolean)', 'EXECUTE')}),
+	't', 'a role granted the 0.1 sunsync_push may call the 0.2 one');
+$source->safe_psql('old', 'REVOKE EXECUTE ON FUNCTION sunsync_push(bigint, boolean, boolean) FROM pusher');
 is($source->safe_psql('old', $objects), $source->safe_psql('fresh', $objects), 'the same objects as a fresh 0.2 install');
 is($source->safe_psql('old', $columns), $source->safe_psql('fresh', $columns), 'the same catalog columns');
 is($source->safe_psql('old', $extra), $source->safe_psql('fresh', $extra), 'the same privileges, triggers and dumped tables');
 
-my $url = target_url($target, 'tenant', 'Tgt-S3cret', 'tenant');
-my $id = $source->safe_psql('old', "SELECT sunsync_create_config(1, '$url')");
-is($source->safe_psql('old', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'an upgraded scope pushes');
-compare_tables($source, 'old', $target, 'tenant', {
+is($source->safe_psql('old', q{SELECT string_agg(DISTINCT tgrelid::regclass::text, ',' ORDER BY tgrelid::regclass::text)
+	FROM pg_trigger WHERE tgname LIKE 'sunsync_capture%'}), 'fam,kid,note', 'the upgraded scope has its capture triggers');
+is($source->safe_psql('old', 'SELECT count(*) FROM sunsync.configs WHERE owner_hash IS NULL'), '0',
+	'the 0.1 configurations got their owners\' hashes');
+
+my $family = {
 	kid => ['SELECT id, fam_id, name FROM kid WHERE fam_id IN (1, 2)', 'SELECT * FROM public.kid'],
 	note => ['SELECT * FROM note WHERE kid_ref IN (\'10\', \'20\')', 'SELECT * FROM public.note'],
-}, 'upgraded');
+};
+my $id = $sealed{tenant}[0];
+push_ok($source, 'old', $id, 'full', 'a 0.1 configuration that had pushed');
+push_ok($source, 'old', $sealed{tenant2}[0], 'full', 'a 0.1 configuration that had not');
+compare_tables($source, 'old', $target, 'tenant', $family, 'upgraded');
+compare_tables($source, 'old', $target, 'tenant2', $family, 'upgraded, second');
+$source->safe_psql('old', "UPDATE kid SET name = 'changed' WHERE id = 10; INSERT INTO note VALUES (4, '20', 'w')");
+push_ok($source, 'old', $id, 'incremental', 'after the upgrade, changes');
+compare_tables($source, 'old', $target, 'tenant', $family, 'upgraded, incremental');
 ($rc, $out, $err) = $source->psql('old', 'ALTER TABLE kid RENAME CONSTRAINT kid_fam_id_fkey TO kid_family_fkey;
 	ALTER TABLE kid RENAME COLUMN id TO kid_id', on_error_stop => 1);
 is($rc, 0, 'renames on an upgraded scope work') or diag $err;

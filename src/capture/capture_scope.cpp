@@ -1,0 +1,597 @@
+#include "capture/capture_scope.hpp"
+
+#include "capture/configured_owners.hpp"
+#include "common/split.hpp"
+
+#include "pg/as_role.hpp"
+#include "pg/guard.hpp"
+#include "pg/relation_names.hpp"
+#include "pg/spi.hpp"
+#include "scope/owner_expr.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/relation.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_namespace.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class_d.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type_d.h"
+#include "executor/executor.h"
+#include "parser/parse_coerce.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+}
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace sunsync::capture {
+
+namespace {
+
+// --- what sunsync's catalog says, read once per build ------------------------
+
+struct HopDesc {
+	Oid child = InvalidOid, parent = InvalidOid;
+	std::vector<std::string> child_cols, parent_cols;
+	bool text_compare = false, declared = false, deferrable = false;
+	std::vector<Oid> pfeqop; // foreign key: PK = FK operators, in column order
+	bool same(const HopDesc &o) const
+	{
+		return child == o.child && parent == o.parent && child_cols == o.child_cols &&
+			   parent_cols == o.parent_cols && text_compare == o.text_compare;
+	}
+};
+using PathDesc = std::vector<HopDesc>;
+
+struct TableDesc {
+	Oid oid = InvalidOid;
+	bool registered = false;
+	std::vector<PathDesc> paths; // registered: its path; crossed: the parts above it
+	std::vector<std::string> key;
+	std::set<std::string> watched; // referenced by rows below, or its own path columns
+	std::set<std::string> referenced; // by rows below
+	bool has_descendants = false, adopts_orphans = false, unreachable_below = false;
+};
+
+struct Description {
+	Oid root = InvalidOid;
+	std::map<Oid, TableDesc> tables;
+	std::set<Oid> relids; // every relation whose change invalidates the build
+};
+
+CaptureScope *scope = nullptr;
+std::unique_ptr<Description> description;
+HTAB *by_relid = nullptr;
+std::vector<SPIPlanPtr> plans;
+bool stale = true;
+bool callbacks_registered = false;
+
+void on_relcache(Datum, Oid relid)
+{
+	if (relid == InvalidOid || (description && description->relids.count(relid)))
+		stale = true;
+}
+
+void on_syscache(Datum, int, uint32) { stale = true; }
+
+struct RelEntry {
+	Oid relid;
+	TableCapture *capture; // nullptr: not in the scope
+};
+
+void discard()
+{
+	for (SPIPlanPtr p : plans)
+		SPI_freeplan(p);
+	plans.clear();
+	if (scope)
+		MemoryContextDelete(scope->cxt);
+	scope = nullptr;
+	by_relid = nullptr;
+	description.reset();
+}
+
+Oid oid_of_text(const pg::Value &v) { return pg::oid_of(v); }
+
+// a text[] or jsonb array the queries below joined with \x1f
+std::vector<std::string> text_list(const pg::Value &v) { return v ? split(*v, '\x1f') : std::vector<std::string>{}; }
+
+std::unique_ptr<Description> load_description(pg::Spi &spi, int64 &version, Oid &author, std::string &owner_expr)
+{
+	auto d = std::make_unique<Description>();
+	auto root = spi.run("SELECT root_table::pg_catalog.oid, owner_expr, set_by::pg_catalog.oid, scope_version "
+						"FROM sunsync.root");
+	if (root.empty())
+		return d;
+	d->root = oid_of_text(root.rows[0][0]);
+	owner_expr = *root.rows[0][1];
+	author = oid_of_text(root.rows[0][2]);
+	version = std::stoll(*root.rows[0][3]);
+
+	std::map<Oid, std::set<std::string>> excluded;
+	std::map<Oid, PathDesc> paths;
+	for (const auto &r : spi.run("SELECT table_name::pg_catalog.oid, "
+								 "       pg_catalog.array_to_string(exclude_columns, E'\\x1f') FROM sunsync.tables")
+							 .rows) {
+		Oid t = oid_of_text(r[0]);
+		paths[t];
+		for (const auto &c : text_list(r[1]))
+			if (!c.empty())
+				excluded[t].insert(c);
+	}
+	for (const auto &h : spi.run(
+			 "SELECT t.table_name::pg_catalog.oid, e.n, (e.h->>'child_oid')::pg_catalog.oid, "
+			 "       (e.h->>'parent_oid')::pg_catalog.oid, (e.h->>'text_compare')::boolean, "
+			 "       (e.h->>'declared')::boolean, "
+			 "       (SELECT pg_catalog.string_agg(c, E'\\x1f' ORDER BY i) "
+			 "          FROM pg_catalog.jsonb_array_elements_text(e.h->'child_columns') WITH ORDINALITY x(c, i)), "
+			 "       (SELECT pg_catalog.string_agg(c, E'\\x1f' ORDER BY i) "
+			 "          FROM pg_catalog.jsonb_array_elements_text(e.h->'parent_columns') WITH ORDINALITY x(c, i)), "
+			 "       k.condeferrable, pg_catalog.array_to_string(k.conpfeqop, E'\\x1f') "
+			 "FROM sunsync.tables t, pg_catalog.jsonb_array_elements(t.path) WITH ORDINALITY e(h, n) "
+			 "LEFT JOIN pg_catalog.pg_constraint k ON k.contype = 'f' "
+			 "      AND k.conrelid = (e.h->>'child_oid')::pg_catalog.oid AND k.conname = e.h->>'constraint' "
+			 "ORDER BY 1, 2")
+							 .rows) {
+		HopDesc hop;
+		hop.child = oid_of_text(h[2]);
+		hop.parent = oid_of_text(h[3]);
+		hop.text_compare = *h[4] == "t";
+		hop.declared = *h[5] == "t";
+		hop.child_cols = text_list(h[6]);
+		hop.parent_cols = text_list(h[7]);
+		hop.deferrable = h[8] && *h[8] == "t";
+		if (!hop.declared)
+			for (const auto &op : text_list(h[9]))
+				hop.pfeqop.push_back(static_cast<Oid>(std::stoul(op)));
+		paths[oid_of_text(h[0])].push_back(hop);
+	}
+
+	for (const auto &[oid, path] : paths) {
+		TableDesc &t = d->tables[oid];
+		t.oid = oid;
+		t.registered = true;
+		if (oid != d->root)
+			t.paths.push_back(path);
+		d->relids.insert(oid);
+	}
+	// tables the paths cross, and what each table's rows below need
+	for (const auto &[oid, path] : paths) {
+		for (size_t k = 0; k < path.size(); k++) {
+			const HopDesc &hop = path[k];
+			d->relids.insert(hop.parent);
+			TableDesc &parent = d->tables[hop.parent];
+			parent.oid = hop.parent;
+			if (!parent.registered && hop.parent != d->root) {
+				PathDesc above(path.begin() + static_cast<long>(k) + 1, path.end());
+				bool known = std::any_of(parent.paths.begin(), parent.paths.end(), [&](const PathDesc &p) {
+					return p.size() == above.size() && std::equal(p.begin(), p.end(), above.begin(),
+																  [](const HopDesc &a, const HopDesc &b) { return a.same(b); });
+				});
+				if (!known)
+					parent.paths.push_back(above);
+			}
+			for (const auto &c : hop.parent_cols) {
+				parent.watched.insert(c);
+				parent.referenced.insert(c);
+			}
+			parent.has_descendants = true;
+			if (hop.declared || hop.deferrable)
+				parent.adopts_orphans = true;
+			// the target joins from a row below up to this parent only
+			// through registered tables and columns it was sent
+			bool reachable = true;
+			for (size_t j = 0; j <= k; j++) {
+				const HopDesc &h = path[j];
+				if (j < k && !paths.count(h.parent))
+					reachable = false;
+				for (const auto &c : h.child_cols)
+					if (excluded[h.child].count(c))
+						reachable = false;
+				for (const auto &c : h.parent_cols)
+					if (excluded[h.parent].count(c))
+						reachable = false;
+			}
+			if (!reachable)
+				parent.unreachable_below = true;
+		}
+	}
+	for (auto &[oid, t] : d->tables) {
+		for (const auto &p : t.paths)
+			if (!p.empty())
+				for (const auto &c : p.front().child_cols)
+					t.watched.insert(c);
+		if (t.registered)
+			for (const auto &r : spi.run("SELECT a.attname FROM pg_catalog.pg_constraint c, "
+										 "pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, i), pg_catalog.pg_attribute a "
+										 "WHERE c.conrelid = $1::pg_catalog.oid AND c.contype = 'p' "
+										 "AND a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i",
+										 {std::to_string(oid)})
+									 .rows)
+				t.key.push_back(*r[0]);
+	}
+	for (const char *name : {"tables", "root", "configs"})
+		d->relids.insert(pg::guard([name] { return get_relname_relid(name, get_namespace_oid("sunsync", false)); }));
+	return d;
+}
+
+// --- compiling a hop ----------------------------------------------------------
+
+AttrNumber attnum_or_error(Oid rel, const std::string &col)
+{
+	AttrNumber n = get_attnum(rel, col.c_str());
+	if (n == InvalidAttrNumber)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+						errmsg("sunsync: column \"%s\" of relation %u is gone; its scope needs a refresh", col.c_str(), rel)));
+	return n;
+}
+
+bool integer_or_text_or_uuid(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID || t == TEXTOID || t == UUIDOID;
+}
+
+// Looks for the parent's unique index on exactly the hop's columns, and
+// the equality operator of each index column against the value we have.
+bool compile_index_lookup(Hop &h, const HopDesc &d, MemoryContext cxt)
+{
+	if (get_rel_relkind(d.parent) != RELKIND_RELATION)
+		return false;
+	AttrNumber parent_att[max_cols];
+	for (int i = 0; i < h.ncols; i++)
+		parent_att[i] = attnum_or_error(d.parent, d.parent_cols[i]);
+	bool found = false;
+	Relation prel = table_open(d.parent, AccessShareLock);
+	List *indexes = RelationGetIndexList(prel);
+	ListCell *lc;
+	foreach (lc, indexes) {
+		Oid ioid = lfirst_oid(lc);
+		Relation irel = index_open(ioid, AccessShareLock);
+		Form_pg_index ix = irel->rd_index;
+		bool usable = ix->indisunique && ix->indisvalid && ix->indnkeyatts == h.ncols &&
+					  RelationGetIndexExpressions(irel) == NIL && RelationGetIndexPredicate(irel) == NIL &&
+					  irel->rd_rel->relam == BTREE_AM_OID;
+		for (int i = 0; usable && i < h.ncols; i++) {
+			int col = -1;
+			for (int k = 0; k < ix->indnkeyatts; k++)
+				if (ix->indkey.values[k] == parent_att[i])
+					col = k;
+			if (col < 0) {
+				usable = false;
+				break;
+			}
+			Oid opcintype = irel->rd_opcintype[col];
+			Oid opfamily = irel->rd_opfamily[col];
+			Oid value_type = h.text_compare ? opcintype : h.child_type[i];
+			Oid op = InvalidOid;
+			if (h.text_compare) {
+				if (!integer_or_text_or_uuid(opcintype))
+					usable = false;
+				else
+					op = get_opfamily_member(opfamily, opcintype, opcintype, BTEqualStrategyNumber);
+			} else if (!d.pfeqop.empty() && op_in_opfamily(d.pfeqop[i], opfamily)) {
+				op = d.pfeqop[i];
+				Oid left, right;
+				op_input_types(op, &left, &right);
+				if (right != value_type && !IsBinaryCoercible(value_type, right))
+					op = InvalidOid;
+				value_type = right;
+			} else {
+				op = get_opfamily_member(opfamily, opcintype, value_type, BTEqualStrategyNumber);
+				if (!OidIsValid(op) && IsBinaryCoercible(value_type, opcintype)) {
+					op = get_opfamily_member(opfamily, opcintype, opcintype, BTEqualStrategyNumber);
+					value_type = opcintype;
+				}
+			}
+			if (!OidIsValid(op)) {
+				usable = false;
+				break;
+			}
+			h.index_col[i] = static_cast<AttrNumber>(col + 1);
+			h.eq_proc[i] = get_opcode(op);
+			fmgr_info_cxt(h.eq_proc[i], &h.eq_fn[i], cxt);
+			h.eq_subtype[i] = value_type;
+			h.eq_collation[i] = irel->rd_indcollation[col];
+			h.parent_type[i] = opcintype;
+		}
+		index_close(irel, AccessShareLock);
+		if (usable) {
+			h.index = ioid;
+			found = true;
+			break;
+		}
+	}
+	list_free(indexes);
+	table_close(prel, AccessShareLock);
+	return found;
+}
+
+// SELECT p FROM [ONLY] parent p WHERE ...: the general case, prepared as
+// the catalog owner (who may read every table; the query is ours).  Plain
+// C data only: it runs inside a guard.
+void compile_query_lookup(Hop &h, const HopDesc &d, Oid catalog_owner)
+{
+	pg::QualifiedName name = pg::relation_name_or_error(d.parent);
+	bool partitioned = get_rel_relkind(d.parent) == RELKIND_PARTITIONED_TABLE;
+	StringInfoData sql;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT p FROM %s%s p WHERE ", partitioned ? "" : "ONLY ",
+					 quote_qualified_identifier(name.schema, name.name));
+	Oid types[max_cols];
+	for (int i = 0; i < h.ncols; i++) {
+		const char *col = quote_identifier(d.parent_cols[i].c_str());
+		if (i)
+			appendStringInfoString(&sql, " AND ");
+		if (h.text_compare) {
+			appendStringInfo(&sql, "p.%s::pg_catalog.text OPERATOR(pg_catalog.=) $%d", col, i + 1);
+			types[i] = TEXTOID;
+			continue;
+		}
+		Oid op = !d.pfeqop.empty() ? d.pfeqop[i] : lookup_type_cache(h.child_type[i], TYPECACHE_EQ_OPR)->eq_opr;
+		if (!OidIsValid(op))
+			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+							errmsg("sunsync: no equality operator for the link to %s", name.name)));
+		HeapTuple tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(op));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for operator %u", op);
+		auto *form = reinterpret_cast<Form_pg_operator>(GETSTRUCT(tup));
+		appendStringInfo(&sql, "p.%s OPERATOR(%s.%s) $%d", col, quote_identifier(get_namespace_name(form->oprnamespace)),
+						 NameStr(form->oprname), i + 1);
+		ReleaseSysCache(tup);
+		types[i] = h.child_type[i];
+	}
+	Oid saved_user;
+	int saved_context;
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(catalog_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	SPIPlanPtr plan = SPI_prepare(sql.data, h.ncols, types);
+	if (plan == nullptr)
+		elog(ERROR, "sunsync: could not prepare the parent lookup: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	SPI_finish();
+	SetUserIdAndSecContext(saved_user, saved_context);
+	pfree(sql.data);
+	h.plan = plan;
+	plans.push_back(plan);
+}
+
+// hop d from relation child_rel (whose attnums child_att are)
+void compile_hop(Hop &h, const HopDesc &d, Oid child_rel, MemoryContext cxt, Oid catalog_owner)
+{
+	memset(&h, 0, sizeof h);
+	h.parent = d.parent;
+	h.ncols = static_cast<int>(d.child_cols.size());
+	if (h.ncols == 0 || h.ncols > max_cols || d.parent_cols.size() != d.child_cols.size())
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("sunsync: a stored path has a malformed hop")));
+	h.text_compare = d.text_compare;
+	for (int i = 0; i < h.ncols; i++) {
+		h.child_att[i] = attnum_or_error(child_rel, d.child_cols[i]);
+		h.child_type[i] = get_atttype(child_rel, h.child_att[i]);
+		Oid out;
+		bool varlena;
+		getTypeOutputInfo(h.child_type[i], &out, &varlena);
+		fmgr_info_cxt(out, &h.child_out[i], cxt);
+	}
+	if (compile_index_lookup(h, d, cxt)) {
+		h.lookup = h.text_compare ? Lookup::IndexFromText : Lookup::Index;
+		return;
+	}
+	h.lookup = Lookup::Query;
+	compile_query_lookup(h, d, catalog_owner);
+}
+
+// The scope table that relid's rows belong to: itself, or the nearest
+// partitioned ancestor in the scope.
+const TableDesc *scope_table_of(Oid relid)
+{
+	auto it = description->tables.find(relid);
+	if (it != description->tables.end())
+		return &it->second;
+	if (!get_rel_relispartition(relid))
+		return nullptr;
+	List *ancestors = get_partition_ancestors(relid);
+	const TableDesc *found = nullptr;
+	ListCell *lc;
+	foreach (lc, ancestors) {
+		auto a = description->tables.find(lfirst_oid(lc));
+		if (a != description->tables.end()) {
+			found = &a->second;
+			break;
+		}
+	}
+	list_free(ancestors);
+	return found;
+}
+
+TableCapture *compile_table(Oid relid, const TableDesc &t)
+{
+	MemoryContext old = MemoryContextSwitchTo(scope->cxt);
+	auto *tc = static_cast<TableCapture *>(palloc0(sizeof(TableCapture)));
+	tc->relid = relid;
+	tc->scope_rel = t.oid;
+	tc->registered = t.registered;
+	tc->is_root = t.oid == description->root;
+	tc->has_descendants = t.has_descendants;
+	tc->adopts_orphans = t.adopts_orphans;
+	tc->unreachable_below = t.unreachable_below;
+	if (t.registered) {
+		if (t.key.empty() || t.key.size() > max_cols)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+							errmsg("sunsync: registered table %u has no usable primary key", t.oid)));
+		tc->nkeys = static_cast<int>(t.key.size());
+		for (int i = 0; i < tc->nkeys; i++) {
+			tc->key_att[i] = attnum_or_error(relid, t.key[i]);
+			Oid send;
+			bool varlena;
+			getTypeBinaryOutputInfo(get_atttype(relid, tc->key_att[i]), &send, &varlena);
+			fmgr_info_cxt(send, &tc->key_send[i], scope->cxt);
+		}
+	}
+	for (const auto &c : t.watched)
+		if (tc->nwatch < 3 * max_cols)
+			tc->watch_att[tc->nwatch++] = attnum_or_error(relid, c);
+	for (const auto &c : t.key)
+		if (tc->nwatch < 3 * max_cols)
+			tc->watch_att[tc->nwatch++] = attnum_or_error(relid, c);
+	for (const auto &c : t.referenced)
+		if (tc->nref < 2 * max_cols)
+			tc->ref_att[tc->nref++] = attnum_or_error(relid, c);
+	tc->npaths = static_cast<int>(t.paths.size());
+	tc->paths = static_cast<Path *>(palloc0(sizeof(Path) * std::max(tc->npaths, 1)));
+	for (int p = 0; p < tc->npaths; p++) {
+		const PathDesc &pd = t.paths[p];
+		Path &path = tc->paths[p];
+		path.nhops = static_cast<int>(pd.size());
+		path.hops = static_cast<Hop *>(palloc0(sizeof(Hop) * std::max(path.nhops, 1)));
+		for (int k = 0; k < path.nhops; k++)
+			compile_hop(path.hops[k], pd[k], k == 0 ? relid : pd[k - 1].parent, scope->cxt, scope->catalog_owner);
+	}
+	if (tc->is_root && relid != t.oid) {
+		Relation rel = relation_open(relid, AccessShareLock);
+		tc->to_root = convert_tuples_by_name(CreateTupleDescCopy(RelationGetDescr(rel)), scope->root_desc);
+		relation_close(rel, AccessShareLock);
+	}
+	MemoryContextSwitchTo(old);
+	description->relids.insert(relid);
+	return tc;
+}
+
+Oid catalog_owner_role()
+{
+	return pg::guard([] {
+		Oid nsp = get_namespace_oid("sunsync", false);
+		HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for namespace %u", nsp);
+		Oid owner = reinterpret_cast<Form_pg_namespace>(GETSTRUCT(tuple))->nspowner;
+		ReleaseSysCache(tuple);
+		return owner;
+	});
+}
+
+void build()
+{
+	discard();
+	int64 version = 0;
+	Oid author = InvalidOid;
+	std::string owner_expr;
+	{
+		pg::Spi spi;
+		pg::CatalogOwnerScope as_owner;
+		description = load_description(spi, version, author, owner_expr);
+	}
+	if (!OidIsValid(description->root)) {
+		stale = false;
+		return;
+	}
+	Oid catalog_owner = catalog_owner_role();
+	scope::PlannedOwnerExpr planned;
+	MemoryContext cxt = pg::guard([] {
+		return AllocSetContextCreate(CacheMemoryContext, "sunsync capture scope", ALLOCSET_SMALL_SIZES);
+	});
+	try {
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		{
+			// planning folds immutable functions: only with the author's rights
+			pg::AsRole as_author(author);
+			planned = scope::planned_owner_expr(description->root, owner_expr);
+		}
+		MemoryContextSwitchTo(old);
+	} catch (...) {
+		MemoryContextSwitchTo(CacheMemoryContext);
+		pg::guard([cxt] { MemoryContextDelete(cxt); });
+		throw;
+	}
+	pg::guard([&] {
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		scope = static_cast<CaptureScope *>(palloc0(sizeof(CaptureScope)));
+		scope->cxt = cxt;
+		scope->root = description->root;
+		scope->author = author;
+		scope->catalog_owner = catalog_owner;
+		scope->scope_version = version;
+		scope->owner_type = planned.type;
+		scope->owner_collation = planned.collation;
+		owner_hash_functions(planned.type, &scope->owner_hash_fn, &scope->owner_out_fn, cxt);
+		Relation root = relation_open(description->root, AccessShareLock);
+		scope->root_desc = CreateTupleDescCopy(RelationGetDescr(root));
+		relation_close(root, AccessShareLock);
+		// ExecInitExpr checks EXECUTE on the functions it calls: as the author
+		Oid saved_user;
+		int saved_context;
+		GetUserIdAndSecContext(&saved_user, &saved_context);
+		SetUserIdAndSecContext(author, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+		scope->owner_state = ExecInitExpr(planned.expr, nullptr);
+		SetUserIdAndSecContext(saved_user, saved_context);
+		scope->owner_econtext = CreateStandaloneExprContext();
+		Oid nsp = get_namespace_oid("sunsync", false);
+		for (int i = 0; i < 3; i++) {
+			char name[NAMEDATALEN];
+			snprintf(name, sizeof name, "queue_%d", i);
+			scope->queue_rel[i] = get_relname_relid(name, nsp);
+		}
+		HASHCTL ctl;
+		memset(&ctl, 0, sizeof ctl);
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RelEntry);
+		ctl.hcxt = cxt;
+		by_relid = hash_create("sunsync capture relations", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		MemoryContextSwitchTo(old);
+	});
+	stale = false;
+}
+
+} // namespace
+
+CaptureScope *current_scope()
+{
+	if (!callbacks_registered) {
+		pg::guard([] {
+			CacheRegisterRelcacheCallback(on_relcache, (Datum) 0);
+			CacheRegisterSyscacheCallback(PROCOID, on_syscache, (Datum) 0);
+			CacheRegisterSyscacheCallback(NAMESPACEOID, on_syscache, (Datum) 0);
+		});
+		callbacks_registered = true;
+	}
+	if (stale || (scope == nullptr && !description))
+		build();
+	return scope;
+}
+
+TableCapture *table_capture(CaptureScope *s, Oid relid)
+{
+	if (s == nullptr || by_relid == nullptr)
+		return nullptr;
+	bool found = false;
+	auto *e = static_cast<RelEntry *>(hash_search(by_relid, &relid, HASH_FIND, &found));
+	if (e)
+		return e->capture;
+	TableCapture *tc = nullptr;
+	pg::guard([&] {
+		const TableDesc *t = scope_table_of(relid);
+		if (t)
+			tc = compile_table(relid, *t);
+		auto *entry = static_cast<RelEntry *>(hash_search(by_relid, &relid, HASH_ENTER, &found));
+		entry->capture = tc;
+	});
+	return tc;
+}
+
+} // namespace sunsync::capture

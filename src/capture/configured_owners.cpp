@@ -1,0 +1,230 @@
+#include "capture/configured_owners.hpp"
+
+#include "pg/guard.hpp"
+#include "pg/spi.hpp"
+#include "worker/shared_state.hpp"
+
+extern "C" {
+#include "access/hash.h"
+#include "access/xact.h"
+#include "storage/procarray.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+}
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+namespace sunsync::capture {
+
+namespace {
+
+// This backend's copy of its database's hashes, sorted; valid while
+// shared memory's generation is `copied_generation`.
+uint32 *local_hashes = nullptr;
+int local_count = 0;
+int local_capacity = 0;
+uint64 copied_generation = 0;
+Oid copied_database = InvalidOid;
+
+// Under the lock: copies this database's hashes (no allocation failure
+// possible: the array has room for every entry).
+void copy_locked(uint64 generation)
+{
+	if (local_hashes == nullptr) {
+		local_capacity = shm::max_owners;
+		local_hashes = static_cast<uint32 *>(
+			MemoryContextAlloc(TopMemoryContext, sizeof(uint32) * local_capacity));
+	}
+	int n = 0;
+	for (const auto &e : shm::shared()->owners)
+		if (e.dbid == MyDatabaseId)
+			local_hashes[n++] = e.hash;
+	std::sort(local_hashes, local_hashes + n);
+	local_count = n;
+	copied_generation = generation;
+	copied_database = MyDatabaseId;
+}
+
+// Under the exclusive lock: adds (dbid, hash) unless present; false when full.
+bool insert_locked(uint32 hash, TransactionId adder)
+{
+	shm::OwnerEntry *free_entry = nullptr;
+	for (auto &e : shm::shared()->owners) {
+		if (e.dbid == MyDatabaseId && e.hash == hash) {
+			// a catalog entry stays one; an added one takes the newest adder
+			if (TransactionIdIsValid(e.adder) && TransactionIdIsValid(adder))
+				e.adder = adder;
+			return true;
+		}
+		if (e.dbid == InvalidOid && free_entry == nullptr)
+			free_entry = &e;
+	}
+	if (free_entry == nullptr)
+		return false;
+	free_entry->dbid = MyDatabaseId;
+	free_entry->hash = hash;
+	free_entry->adder = adder;
+	return true;
+}
+
+std::vector<uint32> catalog_hashes()
+{
+	pg::Spi spi;
+	pg::CatalogOwnerScope as_owner;
+	std::vector<uint32> out;
+	for (const auto &r : spi.run("SELECT DISTINCT owner_hash FROM sunsync.configs WHERE owner_hash IS NOT NULL").rows)
+		out.push_back(static_cast<uint32>(std::stoll(*r[0])));
+	return out;
+}
+
+[[noreturn]] void too_many_owners()
+{
+	pg::raise("53400", "too many configured owners for sunsync's shared memory",
+			  "sunsync keeps up to " + std::to_string(shm::max_owners) + " owners with a configuration.");
+}
+
+} // namespace
+
+bool owner_configured(uint32 hash)
+{
+	if (hash == all_owners)
+		return true;
+	int lo = 0, hi = local_count;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (local_hashes[mid] < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < local_count && local_hashes[lo] == hash;
+}
+
+bool any_owner_configured() { return local_count > 0; }
+
+void ensure_owners_loaded()
+{
+	shm::Shared *sh = shm::shared();
+	if (sh == nullptr)
+		pg::raise(sqlstate::object_not_in_prerequisite_state, "sunsync must be loaded via shared_preload_libraries");
+	uint64 generation = pg_atomic_read_u64(&sh->owners_generation);
+	// what was added before the generation moved is seen after this read
+	pg_memory_barrier();
+	if (generation == copied_generation && copied_database == MyDatabaseId)
+		return;
+	{
+		shm::Locked lock(LW_SHARED);
+		shm::Database *d = shm::database_entry(MyDatabaseId);
+		if (d && d->owners_loaded) {
+			copy_locked(pg_atomic_read_u64(&sh->owners_generation));
+			return;
+		}
+	}
+	// after a start: the catalog's owners, then whatever was added meanwhile
+	std::vector<uint32> hashes = catalog_hashes();
+	bool full = false;
+	{
+		shm::Locked lock(LW_EXCLUSIVE);
+		for (uint32 h : hashes)
+			full = full || !insert_locked(h, InvalidTransactionId);
+		shm::Database *d = shm::database_entry(MyDatabaseId);
+		if (d && !full)
+			d->owners_loaded = true;
+		uint64 next = pg_atomic_add_fetch_u64(&sh->owners_generation, 1);
+		copy_locked(next);
+		// a database without an entry loads again at its next statement
+		if (!d || full)
+			copied_generation = 0;
+	}
+	if (full)
+		too_many_owners();
+}
+
+void add_configured_owner(uint32 hash)
+{
+	ensure_owners_loaded();
+	TransactionId xid = pg::guard([] { return GetTopTransactionId(); });
+	bool ok;
+	{
+		shm::Locked lock(LW_EXCLUSIVE);
+		ok = insert_locked(hash, xid);
+		pg_atomic_fetch_add_u64(&shm::shared()->owners_generation, 1);
+	}
+	if (!ok)
+		too_many_owners();
+}
+
+void prune_configured_owners()
+{
+	// 1. entries whose adding transaction has ended
+	std::vector<std::pair<uint32, TransactionId>> ended;
+	{
+		shm::Locked lock(LW_SHARED);
+		for (const auto &e : shm::shared()->owners)
+			if (e.dbid == MyDatabaseId &&
+				(!TransactionIdIsValid(e.adder) || !TransactionIdIsInProgress(e.adder)))
+				ended.emplace_back(e.hash, e.adder);
+	}
+	if (ended.empty())
+		return;
+	// 2. read afterwards, so a configuration whose adder committed is seen
+	std::vector<uint32> committed = catalog_hashes();
+	std::set<uint32> keep(committed.begin(), committed.end());
+	// 3. forget the others
+	bool changed = false;
+	shm::Locked lock(LW_EXCLUSIVE);
+	for (auto &e : shm::shared()->owners) {
+		if (e.dbid != MyDatabaseId || keep.count(e.hash))
+			continue;
+		bool was_ended = std::any_of(ended.begin(), ended.end(), [&](const auto &p) {
+			return p.first == e.hash && p.second == e.adder;
+		});
+		if (was_ended) {
+			e.dbid = InvalidOid;
+			changed = true;
+		}
+	}
+	if (changed)
+		pg_atomic_fetch_add_u64(&shm::shared()->owners_generation, 1);
+}
+
+void owner_hash_functions(Oid type, FmgrInfo *hash_fn, FmgrInfo *out_fn, MemoryContext cxt)
+{
+	TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_HASH_PROC);
+	hash_fn->fn_oid = InvalidOid;
+	if (OidIsValid(tc->hash_proc))
+		fmgr_info_cxt(tc->hash_proc, hash_fn, cxt);
+	Oid out;
+	bool varlena;
+	getTypeOutputInfo(type, &out, &varlena);
+	fmgr_info_cxt(out, out_fn, cxt);
+}
+
+uint32 owner_hash_of_datum(Datum value, FmgrInfo *hash_fn, Oid collation, FmgrInfo *out_fn)
+{
+	uint32 h;
+	if (OidIsValid(hash_fn->fn_oid))
+		h = DatumGetUInt32(FunctionCall1Coll(hash_fn, collation, value));
+	else {
+		char *text = OutputFunctionCall(out_fn, value);
+		h = DatumGetUInt32(hash_any(reinterpret_cast<unsigned char *>(text), static_cast<int>(strlen(text))));
+		pfree(text);
+	}
+	return h == all_owners ? 1 : h;
+}
+
+uint32 owner_hash_of_text(const std::string &owner, Oid type, Oid collation)
+{
+	return pg::guard([&] {
+		FmgrInfo hash_fn, out_fn;
+		owner_hash_functions(type, &hash_fn, &out_fn, CurrentMemoryContext);
+		Oid in, ioparam;
+		getTypeInputInfo(type, &in, &ioparam);
+		Datum value = OidInputFunctionCall(in, const_cast<char *>(owner.c_str()), ioparam, -1);
+		return owner_hash_of_datum(value, &hash_fn, collation, &out_fn);
+	});
+}
+
+} // namespace sunsync::capture

@@ -1,0 +1,228 @@
+#include "engine/incremental.hpp"
+
+#include "common/quote.hpp"
+#include "engine/copy_sink.hpp"
+#include "engine/key_params.hpp"
+#include "engine/target_schema.hpp"
+#include "pg/as_role.hpp"
+#include "worker/shared_state.hpp"
+
+#include <cstring>
+#include <set>
+
+namespace sunsync::engine {
+
+namespace {
+
+// The temporary tables of table i on the target.
+std::string temp(const char *what, size_t i) { return "pg_temp.sunsync_" + std::string(what) + "_" + std::to_string(i); }
+
+std::string columns_ddl(const TableSpec &t, bool key_only)
+{
+	std::string ddl;
+	for (const auto &c : t.columns) {
+		bool key = std::find(t.primary_key.begin(), t.primary_key.end(), c.name) != t.primary_key.end();
+		if (key_only && !key)
+			continue;
+		ddl += (ddl.empty() ? "" : ", ") + quote_ident(c.name) + " " + c.type_sql;
+	}
+	return ddl;
+}
+
+std::vector<std::string> column_names(const TableSpec &t)
+{
+	std::vector<std::string> cols;
+	for (const auto &c : t.columns)
+		cols.push_back(c.name);
+	return cols;
+}
+
+bool keys_binary(const TableSpec &t)
+{
+	for (const auto &k : t.primary_key)
+		if (const ColumnSpec *c = t.column(k); c && !c->binary_ok)
+			return false;
+	return true;
+}
+
+struct Work {
+	remote::Connection &conn;
+	const Scope &scope;
+	Oid reader;
+	shm::RunSlot *slot;
+	const std::function<void()> &check_stop;
+	std::set<std::string> created; // temporary tables made so far
+};
+
+void ensure_temp(Work &w, const std::string &name, const std::string &ddl)
+{
+	if (w.created.insert(name).second)
+		w.conn.exec("CREATE TEMPORARY TABLE " + name.substr(std::strlen("pg_temp.")) + " (" + ddl + ") ON COMMIT DROP");
+}
+
+// COPY into a temporary table the rows of a source query run as the reader.
+uint64 stream_into(Work &w, const std::string &table, const std::vector<std::string> &cols, const std::string &sql,
+				   bool binary, ParamListInfo params)
+{
+	w.check_stop();
+	w.conn.copy_begin("COPY " + table + " (" + quote_ident_list(cols) + ") FROM STDIN (FORMAT " +
+					  (binary ? "binary" : "text") + ")");
+	CopyProgress progress{w.slot ? &w.slot->rows_done : nullptr, w.slot ? &w.slot->stop : nullptr};
+	{
+		pg::AsRole as_reader(w.reader);
+		stream_query(sql, binary, w.conn, progress, params);
+	}
+	return w.conn.copy_end();
+}
+
+std::vector<std::string> as_vector(const std::unordered_set<std::string> &s) { return {s.begin(), s.end()}; }
+
+// "(x.a, x.b)"
+std::string key_tuple(const std::string &alias, const TableSpec &t)
+{
+	std::string out;
+	for (const auto &k : t.primary_key)
+		out += (out.empty() ? "" : ", ") + alias + "." + quote_ident(k);
+	return "(" + out + ")";
+}
+
+// FROM/WHERE joining the target's copy of d (alias x0) up to its ancestor
+// reached after hop `last` (alias x<last+1>).
+std::string target_chain(const Scope &scope, const TableSpec &d, size_t last)
+{
+	std::string from, where;
+	for (size_t k = 0; k <= last; k++) {
+		const PathHop &h = d.hops[k];
+		std::string child = "x" + std::to_string(k), parent = "x" + std::to_string(k + 1);
+		from += (from.empty() ? "" : ", ") + target_table(*find_table(scope, h.parent)) + " " + parent;
+		for (const auto &[c, p] : h.columns) {
+			std::string l = parent + "." + quote_ident(p), r = child + "." + quote_ident(c);
+			if (h.text_compare) {
+				l += "::pg_catalog.text";
+				r += "::pg_catalog.text";
+			}
+			where += (where.empty() ? "" : " AND ") + l + " = " + r;
+		}
+	}
+	return " FROM " + from + " WHERE " + where;
+}
+
+} // namespace
+
+ApplyResult apply_changes(remote::Connection &conn, const Scope &scope, const ChangeBatch &batch, Oid reader,
+						  shm::RunSlot *slot, const std::function<void()> &check_stop)
+{
+	static const TableChanges none;
+	Work w{conn, scope, reader, slot, check_stop, {}};
+	ApplyResult result;
+	const size_t n = scope.tables.size();
+	std::vector<const TableChanges *> changes(n, &none);
+	for (size_t i = 0; i < n; i++)
+		if (auto it = batch.tables.find(scope.tables[i].oid); it != batch.tables.end())
+			changes[i] = &it->second;
+	std::vector<bool> has_cut(n, false), has_rows(n, false), has_keys(n, false);
+
+	// 1. source rows and keys into temporary tables on the target
+	for (size_t i = 0; i < n; i++) {
+		const TableSpec &t = scope.tables[i];
+		const TableChanges &ch = *changes[i];
+		std::unordered_set<std::string> lookup = ch.changed;
+		lookup.insert(ch.orphans.begin(), ch.orphans.end());
+		shm::set_progress(slot, "reading changes", t.display, static_cast<int>(i), static_cast<int>(n));
+		std::vector<KeyColumn> keys = key_columns(t);
+		std::vector<std::string> key_names;
+		for (const auto &k : keys)
+			key_names.push_back(k.name);
+		if (!lookup.empty()) {
+			std::string u = temp("u", i);
+			ensure_temp(w, u, columns_ddl(t, false));
+			stream_into(w, u, column_names(t), select_sql(t) + " AND " + key_condition("t0", keys), t.binary,
+						key_params(keys, as_vector(lookup)));
+			has_rows[i] = true;
+		}
+		if (!ch.changed.empty()) {
+			std::string k = temp("k", i);
+			ensure_temp(w, k, columns_ddl(t, true));
+			stream_into(w, k, key_names, keys_select(keys), keys_binary(t), key_params(keys, as_vector(ch.changed)));
+			has_keys[i] = true;
+		}
+		if (!ch.gained.empty()) {
+			std::string g = temp("g", i);
+			ensure_temp(w, g, columns_ddl(t, true));
+			stream_into(w, g, key_names, keys_select(keys), keys_binary(t), key_params(keys, as_vector(ch.gained)));
+		}
+		// rows below an arrived row arrive with it (t's own gained rows are
+		// among `lookup`; here the rows of t below gained ancestors)
+		for (const auto &[ancestor, where] : t.ancestors) {
+			const TableSpec *a = find_table(scope, ancestor);
+			auto it = batch.tables.find(ancestor);
+			if (a == nullptr || it == batch.tables.end() || it->second.gained.empty())
+				continue;
+			std::string u = temp("u", i);
+			ensure_temp(w, u, columns_ddl(t, false));
+			std::vector<KeyColumn> akeys = key_columns(*a);
+			stream_into(w, u, column_names(t),
+						select_sql(t) + " AND " + key_condition("t" + std::to_string(where.hop + 1), akeys), t.binary,
+						key_params(akeys, as_vector(it->second.gained)));
+			has_rows[i] = true;
+		}
+	}
+	check_stop();
+
+	// 2. what left, and what hangs from what left or arrived, deepest first
+	shm::set_progress(slot, "applying changes", "", static_cast<int>(n), static_cast<int>(n));
+	drop_stale_foreign_keys(conn, scope);
+	for (size_t i = 0; i < n; i++) {
+		const TableSpec &t = scope.tables[i];
+		bool gained = !changes[i]->gained.empty();
+		if (!has_keys[i] && !gained)
+			continue;
+		std::string pk = quote_ident_list(t.primary_key);
+		std::string sql;
+		if (has_keys[i])
+			sql = "SELECT " + pk + " FROM " + temp("k", i) +
+				  (has_rows[i] ? " EXCEPT SELECT " + pk + " FROM " + temp("u", i) : "");
+		if (gained)
+			sql += (sql.empty() ? "" : " UNION ") + std::string("SELECT ") + pk + " FROM " + temp("g", i);
+		conn.exec("CREATE TEMPORARY TABLE sunsync_cut_" + std::to_string(i) + " ON COMMIT DROP AS " + sql);
+		has_cut[i] = true;
+	}
+	for (size_t i = n; i-- > 0;) {
+		const TableSpec &d = scope.tables[i];
+		for (const auto &[ancestor, where] : d.ancestors) {
+			const TableSpec *a = find_table(scope, ancestor);
+			size_t ai = static_cast<size_t>(a - scope.tables.data());
+			if (!has_cut[ai] || !where.reachable_on_target)
+				continue;
+			std::string alias = "x" + std::to_string(where.hop + 1);
+			result.deleted += conn.command("DELETE FROM " + target_table(d) + " x0 WHERE EXISTS (SELECT" +
+										   target_chain(scope, d, where.hop) + " AND " + key_tuple(alias, *a) +
+										   " IN (SELECT * FROM " + temp("cut", ai) + "))");
+		}
+		if (has_keys[i]) {
+			std::string pk = quote_ident_list(d.primary_key);
+			result.deleted += conn.command("DELETE FROM " + target_table(d) + " x0 WHERE " + key_tuple("x0", d) +
+										   " IN (SELECT " + pk + " FROM " + temp("k", i) +
+										   (has_rows[i] ? " EXCEPT SELECT " + pk + " FROM " + temp("u", i) : "") + ")");
+		}
+		check_stop();
+	}
+
+	// 3. the rows as they are now, parents first
+	for (size_t i = 0; i < n; i++) {
+		if (!has_rows[i])
+			continue;
+		const TableSpec &t = scope.tables[i];
+		std::string cols = quote_ident_list(column_names(t)), pk = quote_ident_list(t.primary_key), set;
+		for (const auto &c : t.columns)
+			if (std::find(t.primary_key.begin(), t.primary_key.end(), c.name) == t.primary_key.end())
+				set += (set.empty() ? "" : ", ") + quote_ident(c.name) + " = EXCLUDED." + quote_ident(c.name);
+		result.upserted += conn.command("INSERT INTO " + target_table(t) + " (" + cols + ") SELECT DISTINCT ON (" +
+										pk + ") " + cols + " FROM " + temp("u", i) + " ON CONFLICT (" + pk + ") " +
+										(set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set));
+		check_stop();
+	}
+	return result;
+}
+
+} // namespace sunsync::engine

@@ -1,0 +1,164 @@
+#include "worker/queue_maintenance.hpp"
+
+#include "capture/configured_owners.hpp"
+#include "catalog/catalog_version.hpp"
+#include "pg/guard.hpp"
+#include "pg/spi.hpp"
+#include "settings.hpp"
+#include "worker/shared_state.hpp"
+
+extern "C" {
+#include "access/transam.h"
+#include "access/xact.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+}
+
+#include <string>
+
+namespace sunsync::worker {
+
+namespace {
+
+template <typename F>
+void in_transaction(F &&f)
+{
+	pg::guard([] {
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		// a TRUNCATE never waits behind a run that reads the table
+		set_config_option("lock_timeout", "1ms", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+		PushActiveSnapshot(GetTransactionSnapshot());
+	});
+	try {
+		f();
+	} catch (...) {
+		pg::guard([] { AbortCurrentTransaction(); });
+		throw;
+	}
+	pg::guard([] {
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	});
+}
+
+std::string next_xid()
+{
+	return std::to_string(pg::guard([] { return U64FromFullTransactionId(ReadNextFullTransactionId()); }));
+}
+
+void set_shared_current(int n)
+{
+	shm::Locked lock(LW_EXCLUSIVE);
+	if (shm::Database *d = shm::database_entry(MyDatabaseId))
+		d->queue_current = n;
+}
+
+struct QueueTable {
+	int n;
+	bool current;
+	bool empty;       // since IS NULL
+	bool has_horizon;
+};
+
+std::vector<QueueTable> queue_tables(pg::Spi &spi)
+{
+	std::vector<QueueTable> out;
+	for (const auto &r : spi.run("SELECT n, is_current, since IS NULL, horizon IS NOT NULL FROM sunsync.queue_tables "
+								 "ORDER BY n")
+							 .rows)
+		out.push_back({std::stoi(*r[0]), *r[1] == "t", *r[2] == "t", *r[3] == "t"});
+	return out;
+}
+
+} // namespace
+
+void maintain_queue()
+{
+	// shared memory names the current table; retired tables get a horizon
+	// once it does (writers that read the old name have lower xids)
+	int current = -1;
+	in_transaction([&] {
+		pg::Spi spi;
+		// a catalog still at 0.1 (before ALTER EXTENSION UPDATE) has no queue
+		if (*spi.run("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'sunsync'").scalar() !=
+			catalog_version)
+			return;
+		for (const auto &t : queue_tables(spi))
+			if (t.current)
+				current = t.n;
+	});
+	if (current < 0)
+		return;
+	set_shared_current(current);
+	in_transaction([&] {
+		pg::Spi spi;
+		spi.run("UPDATE sunsync.queue_tables SET horizon = $1::xid8 "
+				"WHERE NOT is_current AND since IS NOT NULL AND horizon IS NULL",
+				{next_xid()});
+	});
+
+	// empty what every configuration has shipped (or what is too old)
+	std::vector<int> done;
+	in_transaction([&] {
+		pg::Spi spi;
+		for (const auto &r : spi.run(
+				 "SELECT q.n FROM sunsync.queue_tables q WHERE NOT q.is_current AND q.horizon IS NOT NULL "
+				 "AND (q.since < pg_catalog.now() - pg_catalog.make_interval(secs => $1::integer) OR ("
+				 "  pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()) OPERATOR(pg_catalog.>=) q.horizon "
+				 "  AND NOT EXISTS (SELECT FROM sunsync.configs c WHERE c.settled_snapshot IS NOT NULL "
+				 "    AND pg_catalog.pg_snapshot_xmin(c.settled_snapshot) OPERATOR(pg_catalog.<) q.horizon)))",
+				 {std::to_string(sunsync_queue_retention_s)})
+							 .rows)
+			done.push_back(std::stoi(*r[0]));
+	});
+	for (int n : done) {
+		try {
+			in_transaction([&] {
+				pg::Spi spi;
+				std::string table = "sunsync.queue_" + std::to_string(n);
+				// lock_timeout is 1ms: a run reading it keeps it for next time
+				spi.run(("TRUNCATE " + table).c_str());
+				spi.run("UPDATE sunsync.queue_floor SET floor = pg_catalog.greatest(floor, "
+						"(SELECT horizon FROM sunsync.queue_tables WHERE n = $1::integer))",
+						{std::to_string(n)});
+				spi.run("UPDATE sunsync.queue_tables SET since = NULL, horizon = NULL WHERE n = $1::integer",
+						{std::to_string(n)});
+			});
+		} catch (const Error &e) {
+			if (e.sqlstate() != "55P03")
+				throw;
+		}
+	}
+
+	// the next table takes over when it is empty and the current one is old
+	int next = -1;
+	in_transaction([&] {
+		pg::Spi spi;
+		auto tables = queue_tables(spi);
+		int candidate = (current + 1) % 3;
+		bool due = !spi.run("SELECT 1 FROM sunsync.queue_tables WHERE n = $1::integer AND since < pg_catalog.now() - "
+							"pg_catalog.make_interval(secs => $2::integer)",
+							{std::to_string(current), std::to_string(sunsync_queue_rotation_s)})
+						.empty();
+		if (!due || !tables[candidate].empty)
+			return;
+		spi.run("UPDATE sunsync.queue_tables SET is_current = (n = $1::integer), "
+				"since = CASE WHEN n = $1::integer OR n = $2::integer THEN pg_catalog.now() ELSE since END, "
+				"horizon = CASE WHEN n = $2::integer THEN NULL ELSE horizon END",
+				{std::to_string(candidate), std::to_string(current)});
+		next = candidate;
+	});
+	if (next >= 0) {
+		set_shared_current(next);
+		in_transaction([&] {
+			pg::Spi spi;
+			spi.run("UPDATE sunsync.queue_tables SET horizon = $1::xid8 WHERE n = $2::integer",
+					{next_xid(), std::to_string(current)});
+		});
+	}
+
+	in_transaction([] { capture::prune_configured_owners(); });
+}
+
+} // namespace sunsync::worker
