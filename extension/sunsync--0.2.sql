@@ -153,13 +153,16 @@ CREATE EVENT TRIGGER sunsync_sql_drop ON sql_drop
 
 -- Renames: excluded columns, owner_expr and via follow a renamed column,
 -- constraint, table or schema, and the paths are derived again (an excluded
--- column must never start flowing because someone renamed it).
+-- column must never start flowing because someone renamed it).  A new
+-- partition of a table in scope gets the capture triggers; ATTACH / DETACH
+-- PARTITION, ENABLE / DISABLE TRIGGER and ALTER COLUMN ... TYPE on one make
+-- the next runs full ones.
 CREATE FUNCTION sunsync.on_ddl_command_end() RETURNS event_trigger
 LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'sunsync_on_ddl_command_end';
 REVOKE ALL ON FUNCTION sunsync.on_ddl_command_end() FROM PUBLIC;
 CREATE EVENT TRIGGER sunsync_ddl_command_end ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA', 'CREATE TABLE')
     EXECUTE FUNCTION sunsync.on_ddl_command_end();
 
 -- Change capture: statement-level AFTER triggers (with transition tables)

@@ -2,8 +2,10 @@
 # The main job on throwaway local clusters: install and build sunsync, start a
 # source cluster with it preloaded and a separate target cluster behind
 # password authentication, load the Sunschool example (family 1 has 100,000
-# lessons), register its scope, create a configuration for family 1, push,
-# and show status, history and every table's rows on both sides.
+# lessons), register its scope, create a configuration for family 1, push (a
+# full sync), change some of the family's rows, push again (an incremental
+# run that ships only those), and show status, history and every table's
+# rows on both sides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -41,8 +43,19 @@ echo "== a configuration for family 1, and a push"
 url="postgresql://family1:$TARGET_PASSWORD@127.0.0.1:$TARGET_PORT/family1"
 id=$(src -Atq -c "SELECT sunsync_create_config(1, '$url')")
 src -c "SELECT sunsync_push($id, wait => true)"
-src -c "SELECT id, owner, target_url, status, last_sync_at, last_error FROM sunsync_configs"
-src -c "SELECT run_id, kind, status, rows_upserted, finished_at - started_at AS took, error FROM sunsync_history"
+
+echo "== the family's rows change: 500 lessons scored, 200 new ones, a quiz answer deleted,"
+echo "   and learner 22 (of family 6) joins family 1 with everything it has"
+src -q <<'SQL'
+UPDATE lessons SET score = 100, completed_at = now() WHERE learner_id = 2 AND id LIKE 'lesson-2-1__';
+INSERT INTO lessons (id, learner_id, status, subject) SELECT 'lesson-new-' || g, 3, 'QUEUED', 'Math' FROM generate_series(1, 200) g;
+DELETE FROM quiz_answers WHERE id = (SELECT id FROM quiz_answers WHERE learner_id = 4 ORDER BY id LIMIT 1);
+UPDATE users SET parent_id = 1 WHERE id = 22;
+SQL
+src -c "SELECT id, status, pending_changes, lag FROM sunsync_configs"
+src -c "SELECT sunsync_push($id, wait => true)"
+src -c "SELECT id, owner, target_url, status, last_sync_at, last_error, pending_changes FROM sunsync_configs"
+src -c "SELECT run_id, kind, status, rows_upserted, rows_deleted, finished_at - started_at AS took, error FROM sunsync_history"
 
 echo "== rows of family 1: source (owner's rows) and target"
 family="(SELECT id FROM users WHERE coalesce(parent_id, id) = 1)"

@@ -1,6 +1,7 @@
 #include "capture/capture_scope.hpp"
 
 #include "capture/configured_owners.hpp"
+#include "capture/owner_cache.hpp"
 #include "common/split.hpp"
 
 #include "pg/as_role.hpp"
@@ -384,6 +385,7 @@ void compile_hop(Hop &h, const HopDesc &d, Oid child_rel, MemoryContext cxt, Oid
 	for (int i = 0; i < h.ncols; i++) {
 		h.child_att[i] = attnum_or_error(child_rel, d.child_cols[i]);
 		h.child_type[i] = get_atttype(child_rel, h.child_att[i]);
+		get_typlenbyval(h.child_type[i], &h.child_len[i], &h.child_byval[i]);
 		Oid out;
 		bool varlena;
 		getTypeOutputInfo(h.child_type[i], &out, &varlena);
@@ -463,11 +465,13 @@ TableCapture *compile_table(Oid relid, const TableDesc &t)
 		for (int k = 0; k < path.nhops; k++)
 			compile_hop(path.hops[k], pd[k], k == 0 ? relid : pd[k - 1].parent, scope->cxt, scope->catalog_owner);
 	}
-	if (tc->is_root && relid != t.oid) {
-		Relation rel = relation_open(relid, AccessShareLock);
-		tc->to_root = convert_tuples_by_name(CreateTupleDescCopy(RelationGetDescr(rel)), scope->root_desc);
-		relation_close(rel, AccessShareLock);
-	}
+	Relation rel = relation_open(relid, AccessShareLock);
+	TupleDesc desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	relation_close(rel, AccessShareLock);
+	if (tc->is_root && relid != t.oid)
+		tc->to_root = convert_tuples_by_name(desc, scope->root_desc);
+	tc->old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	tc->new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	MemoryContextSwitchTo(old);
 	description->relids.insert(relid);
 	return tc;
@@ -489,6 +493,7 @@ Oid catalog_owner_role()
 void build()
 {
 	discard();
+	cache_clear(); // the paths it was computed along may have changed
 	int64 version = 0;
 	Oid author = InvalidOid;
 	std::string owner_expr;
@@ -573,6 +578,17 @@ CaptureScope *current_scope()
 	if (stale || (scope == nullptr && !description))
 		build();
 	return scope;
+}
+
+bool scope_ready(Oid relid)
+{
+	if (!callbacks_registered || stale)
+		return false;
+	if (scope == nullptr)
+		return description != nullptr; // no root: nothing to build
+	bool found = false;
+	hash_search(by_relid, &relid, HASH_FIND, &found);
+	return found;
 }
 
 TableCapture *table_capture(CaptureScope *s, Oid relid)

@@ -35,6 +35,8 @@ struct Hop {
 	int ncols;
 	AttrNumber child_att[max_cols]; // in the child relation of this hop
 	Oid child_type[max_cols];
+	bool child_byval[max_cols];
+	int16 child_len[max_cols];
 	Lookup lookup;
 	// Index, IndexFromText
 	Oid index;
@@ -77,6 +79,10 @@ struct TableCapture {
 	Path *paths;
 	// the root's rows in another row type (a partition of the root)
 	TupleConversionMap *to_root;
+	// slots of the relation's row type for its transition tables, kept
+	// from call to call (minimal tuples: no buffer pins)
+	TupleTableSlot *old_slot;
+	TupleTableSlot *new_slot;
 	// a registered table is crossed by the paths of other registered tables
 	bool has_descendants;
 	// some table below joins it by a declared link or a deferrable foreign
@@ -106,6 +112,10 @@ struct CaptureScope {
 // The scope of this database for a trigger call (building it if needed),
 // or nullptr when sunsync has no root.  Cold path; may raise.
 CaptureScope *current_scope();
+
+// Whether current_scope() and table_capture(relid) would only read what is
+// built already.
+bool scope_ready(Oid relid);
 
 // The capture description of a relation, or nullptr when the relation is
 // not in the scope (a trigger left behind).  Cold on first use per relid.

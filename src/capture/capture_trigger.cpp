@@ -14,19 +14,25 @@
 // pg::from_callback.
 #include "capture/capture_scope.hpp"
 #include "capture/configured_owners.hpp"
+#include "capture/owner_cache.hpp"
 #include "capture/owner_lookup.hpp"
 #include "capture/queue_writer.hpp"
 #include "pg/guard.hpp"
+#include "pg/subtransaction.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "utils/datum.h"
+#include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 }
+
+#include <string>
 
 namespace {
 
@@ -46,13 +52,13 @@ struct Reader {
 	TupleTableSlot *slot;
 };
 
-void reader_begin(Reader *r, Tuplestorestate *store, TupleDesc desc)
+void reader_begin(Reader *r, Tuplestorestate *store, TupleTableSlot *slot)
 {
 	r->store = store;
 	r->ptr = tuplestore_alloc_read_pointer(store, 0);
 	tuplestore_select_read_pointer(store, r->ptr);
 	tuplestore_rescan(store);
-	r->slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	r->slot = slot;
 }
 
 bool reader_next(Reader *r)
@@ -64,7 +70,7 @@ bool reader_next(Reader *r)
 void reader_end(Reader *r)
 {
 	tuplestore_select_read_pointer(r->store, 0);
-	ExecDropSingleTupleTableSlot(r->slot);
+	ExecClearTuple(r->slot);
 }
 
 bool column_differs(TupleTableSlot *a, TupleTableSlot *b, AttrNumber att)
@@ -107,25 +113,27 @@ void record_row(Call *c, TupleTableSlot *row, char k, bool orphan_if_lost)
 	}
 }
 
-void on_insert(Call *c, Tuplestorestate *rows, TupleDesc desc)
+void on_insert(Call *c, Tuplestorestate *rows)
 {
 	TableCapture *tc = c->tc;
 	if (!tc->registered && !tc->adopts_orphans)
 		return; // nothing below can exist before this row
 	char k = !tc->registered ? kind::full : tc->adopts_orphans ? kind::gained : kind::changed;
 	Reader r;
-	reader_begin(&r, rows, desc);
+	reader_begin(&r, rows, tc->new_slot);
 	while (reader_next(&r))
 		record_row(c, r.slot, k, true);
 	reader_end(&r);
 }
 
-void on_delete(Call *c, Tuplestorestate *rows, TupleDesc desc)
+void on_delete(Call *c, Tuplestorestate *rows)
 {
 	TableCapture *tc = c->tc;
+	if (tc->has_descendants)
+		note_move(); // a parent gone: owners cached for it go stale
 	char k = (!tc->registered || tc->unreachable_below) ? kind::full : kind::changed;
 	Reader r;
-	reader_begin(&r, rows, desc);
+	reader_begin(&r, rows, tc->old_slot);
 	while (reader_next(&r))
 		record_row(c, r.slot, k, false);
 	reader_end(&r);
@@ -157,10 +165,14 @@ void on_updated_row(Call *c, TupleTableSlot *o, TupleTableSlot *n, int p, bool r
 {
 	TableCapture *tc = c->tc;
 	bool null_old = false, null_new = false;
-	Owner on = find_owner(&c->walker, n, p, &null_new);
-	Owner oo = relevant || tc->is_root ? find_owner(&c->walker, o, p, &null_old) : on;
+	// comparing owners needs their values, not only what the cache knows
+	bool compare = relevant || tc->is_root;
+	Owner on = find_owner(&c->walker, n, p, &null_new, compare);
+	Owner oo = compare ? find_owner(&c->walker, o, p, &null_old, true) : on;
 	bool same = same_owner(&c->walker, oo, on);
 	bool moves_below = relevant && (refs_changed(tc, o, n) || (tc->registered && key_differs(&c->recorder, tc, o, n)));
+	if (tc->has_descendants && (!same || moves_below))
+		note_move(); // rows below follow it: owners cached for it go stale
 	if (!tc->registered) {
 		// a table a path crosses: only what hangs from the row matters
 		if (!same || moves_below) {
@@ -185,12 +197,12 @@ void on_updated_row(Call *c, TupleTableSlot *o, TupleTableSlot *n, int p, bool r
 		record_key(&c->recorder, tc, n, all_owners, kind::orphan);
 }
 
-void on_update(Call *c, Tuplestorestate *olds, Tuplestorestate *news, TupleDesc desc)
+void on_update(Call *c, Tuplestorestate *olds, Tuplestorestate *news)
 {
 	TableCapture *tc = c->tc;
 	Reader ro, rn;
-	reader_begin(&ro, olds, desc);
-	reader_begin(&rn, news, desc);
+	reader_begin(&ro, olds, tc->old_slot);
+	reader_begin(&rn, news, tc->new_slot);
 	int npaths = tc->is_root ? 1 : tc->npaths;
 	while (reader_next(&ro) && reader_next(&rn)) {
 		bool relevant = watched_changed(tc, ro.slot, rn.slot);
@@ -203,20 +215,59 @@ void on_update(Call *c, Tuplestorestate *olds, Tuplestorestate *news, TupleDesc 
 	reader_end(&rn);
 }
 
+MemoryContext shared_cxt = nullptr;
+int depth = 0; // calls in progress (an ERROR leaves it up until the transaction ends)
+
+void end_of_transaction(XactEvent, void *) { depth = 0; }
+
+// The trigger could not work out owners: say so (once a minute at most),
+// and have every configuration do a full sync next, rather than fail the
+// writer's statement.
+void degrade(Oid relid, const char *why)
+{
+	static TimestampTz warned = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	if (warned == 0 || TimestampDifferenceExceeds(warned, now, 60000)) {
+		warned = now;
+		ereport(WARNING, (errmsg("sunsync cannot capture the changes of %s: %s", get_rel_name(relid) ? get_rel_name(relid) : "a table",
+								 why),
+						  errdetail("Every configuration of this database gets a full sync next."),
+						  errhint("See sunsync_configs for the error its runs report.")));
+	}
+	record_full_for_everyone(relid);
+}
+
 // Cold: the scope and the configured owners, or nullptr when nothing is to
-// be recorded.
+// be recorded.  When there is something to build, it is built in a
+// subtransaction: a failure (the role that set the root dropped, say) then
+// leaves the writer's transaction as it was, and the trigger degrades.
 TableCapture *prepare(Oid relid, CaptureScope **scope)
 {
 	TableCapture *tc = nullptr;
-	sunsync::pg::from_callback([&] {
+	auto build = [&] {
 		ensure_owners_loaded();
 		if (!any_owner_configured())
 			return;
 		*scope = current_scope();
 		if (*scope)
 			tc = table_capture(*scope, relid);
+	};
+	if (owners_ready() && scope_ready(relid)) {
+		sunsync::pg::from_callback(build);
+		return tc;
+	}
+	// (no C++ object may be alive below: degrade() can raise)
+	char why[512] = "";
+	bool built = false;
+	sunsync::pg::from_callback([&] {
+		std::string error;
+		built = sunsync::pg::in_subtransaction(build, &error);
+		strlcpy(why, error.c_str(), sizeof why);
 	});
-	return tc;
+	if (built)
+		return tc;
+	degrade(relid, why);
+	return nullptr;
 }
 
 } // namespace
@@ -242,26 +293,41 @@ Datum sunsync_capture(PG_FUNCTION_ARGS)
 	if (tc == nullptr)
 		return PointerGetDatum(nullptr);
 
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "sunsync capture", ALLOCSET_DEFAULT_SIZES);
+	// one context for every call, emptied at the start of the next (a call
+	// that failed left its allocations there); a nested call, which nothing
+	// here makes but a future change might, gets one of its own
+	if (shared_cxt == nullptr) {
+		shared_cxt = AllocSetContextCreate(TopMemoryContext, "sunsync capture", ALLOCSET_DEFAULT_SIZES);
+		RegisterXactCallback(end_of_transaction, nullptr);
+	}
+	MemoryContext cxt = depth > 0 ? AllocSetContextCreate(CurrentMemoryContext, "sunsync capture (nested)",
+														  ALLOCSET_DEFAULT_SIZES)
+								  : shared_cxt;
+	if (cxt == shared_cxt)
+		MemoryContextReset(cxt);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
+	depth++;
 	Call c;
 	c.tc = tc;
 	walker_begin(&c.walker, scope, tc);
 	recorder_begin(&c.recorder, scope, tc->scope_rel);
-	TupleDesc desc = RelationGetDescr(rel);
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(ev))
 		record_full(&c.recorder, all_owners);
 	else if (TRIGGER_FIRED_BY_INSERT(ev) && td->tg_newtable)
-		on_insert(&c, td->tg_newtable, desc);
+		on_insert(&c, td->tg_newtable);
 	else if (TRIGGER_FIRED_BY_DELETE(ev) && td->tg_oldtable)
-		on_delete(&c, td->tg_oldtable, desc);
+		on_delete(&c, td->tg_oldtable);
 	else if (TRIGGER_FIRED_BY_UPDATE(ev) && td->tg_oldtable && td->tg_newtable)
-		on_update(&c, td->tg_oldtable, td->tg_newtable, desc);
+		on_update(&c, td->tg_oldtable, td->tg_newtable);
 
 	recorder_flush(&c.recorder);
 	walker_end(&c.walker);
+	depth--;
 	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
+	if (cxt == shared_cxt)
+		MemoryContextReset(cxt);
+	else
+		MemoryContextDelete(cxt);
 	return PointerGetDatum(nullptr);
 }

@@ -1,5 +1,7 @@
 #include "capture/configured_owners.hpp"
 
+#include "capture/owner_cache.hpp"
+
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "worker/shared_state.hpp"
@@ -32,6 +34,9 @@ Oid copied_database = InvalidOid;
 // possible: the array has room for every entry).
 void copy_locked(uint64 generation)
 {
+	// cached owners were trusted only while moves were noted, which they
+	// are not while no configuration exists: after a change, start afresh
+	cache_clear();
 	if (local_hashes == nullptr) {
 		local_capacity = shm::max_owners;
 		local_hashes = static_cast<uint32 *>(
@@ -103,6 +108,12 @@ bool owner_configured(uint32 hash)
 }
 
 bool any_owner_configured() { return local_count > 0; }
+
+bool owners_ready()
+{
+	shm::Shared *sh = shm::shared();
+	return sh && copied_database == MyDatabaseId && pg_atomic_read_u64(&sh->owners_generation) == copied_generation;
+}
 
 void ensure_owners_loaded()
 {

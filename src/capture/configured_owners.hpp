@@ -30,6 +30,9 @@ bool any_owner_configured();
 // refreshes this backend's copy when shared memory changed.
 void ensure_owners_loaded();
 
+// Whether ensure_owners_loaded() would have nothing to do.
+bool owners_ready();
+
 // Makes an owner known before the configuration's transaction commits.
 void add_configured_owner(uint32 hash);
 

@@ -1,6 +1,7 @@
 #include "capture/owner_lookup.hpp"
 
 #include "capture/configured_owners.hpp"
+#include "capture/owner_cache.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -245,7 +246,7 @@ void walker_end(Walker *w)
 	memset(w, 0, sizeof *w);
 }
 
-Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link)
+Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link, bool need_value)
 {
 	TableCapture *tc = w->table;
 	*null_link = false;
@@ -258,6 +259,9 @@ Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link)
 	}
 	Path *p = &tc->paths[path];
 	TupleTableSlot *cur = row;
+	CacheKey key;
+	uint64 stamp = 0;
+	bool cacheable = false;
 	for (int k = 0; k < p->nhops; k++) {
 		Hop *h = &p->hops[k];
 		Datum values[max_cols];
@@ -269,12 +273,25 @@ Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link)
 				return Owner{};
 			}
 		}
+		// the owner of the first parent, found before (see owner_cache.hpp)
+		if (k == 0 && !need_value && cache_usable(&stamp) &&
+			cache_key(&key, h->parent, h->ncols, values, h->child_byval, h->child_len)) {
+			cacheable = true;
+			Owner o{};
+			if (cache_get(key, &o.hash)) {
+				o.found = true;
+				return o;
+			}
+		}
 		HopState *st = state_of(w, path, k);
 		cur = h->lookup == Lookup::Query ? query_lookup(w, h, st, values) : index_lookup(w, h, st, values);
 		if (cur == nullptr)
 			return Owner{};
 	}
-	return owner_of_root_row(w, cur);
+	Owner o = owner_of_root_row(w, cur);
+	if (cacheable && o.found)
+		cache_put(key, o.hash, stamp);
+	return o;
 }
 
 bool same_owner(const Walker *w, const Owner &a, const Owner &b)

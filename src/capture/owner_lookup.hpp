@@ -51,8 +51,9 @@ void walker_end(Walker *w);
 
 // The owner of a row of w->table (a slot of the trigger relation's type)
 // by path p (ignored for the root).  found is false when a link is NULL
-// (null_link) or a parent row is missing.
-Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link);
+// (null_link) or a parent row is missing.  Without need_value, only found
+// and hash are set, and the cache of parents' owners may answer.
+Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link, bool need_value = false);
 
 // Whether two owner values are the same value (their binary images).
 bool same_owner(const Walker *w, const Owner &a, const Owner &b);

@@ -9,10 +9,12 @@ extern "C" {
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
@@ -68,11 +70,23 @@ int current_queue()
 	return cur;
 }
 
+Oid queue_table(Recorder *r, int n)
+{
+	if (r->scope)
+		return r->scope->queue_rel[n];
+	char name[NAMEDATALEN];
+	snprintf(name, sizeof name, "queue_%d", n);
+	Oid rel = get_relname_relid(name, get_namespace_oid("sunsync", false));
+	if (!OidIsValid(rel))
+		elog(ERROR, "sunsync: queue table %s is missing", name);
+	return rel;
+}
+
 void write_row(Recorder *r, Batch *b)
 {
 	if (b->nkeys == 0 && b->kind != kind::full)
 		return;
-	Relation queue = table_open(r->scope->queue_rel[current_queue()], RowExclusiveLock);
+	Relation queue = table_open(queue_table(r, current_queue()), RowExclusiveLock);
 	bytea *keys = static_cast<bytea *>(palloc(VARHDRSZ + b->keys.len));
 	SET_VARSIZE(keys, VARHDRSZ + b->keys.len);
 	memcpy(VARDATA(keys), b->keys.data, b->keys.len);
@@ -163,6 +177,14 @@ bool key_differs(Recorder *r, TableCapture *tc, TupleTableSlot *a, TupleTableSlo
 void record_full(Recorder *r, uint32 hash)
 {
 	batch_for(r, hash, kind::full);
+}
+
+void record_full_for_everyone(Oid rel)
+{
+	Recorder r;
+	recorder_begin(&r, nullptr, rel);
+	record_full(&r, 0);
+	recorder_flush(&r);
 }
 
 void recorder_flush(Recorder *r)

@@ -49,4 +49,9 @@ void record_full(Recorder *r, uint32 hash);
 // Writes what was gathered into the current queue table.
 void recorder_flush(Recorder *r);
 
+// When the trigger cannot work out owners (its scope does not build): an
+// entry that makes every configuration's next run a full one, written
+// without the scope.
+void record_full_for_everyone(Oid rel);
+
 } // namespace sunsync::capture

@@ -57,7 +57,7 @@ std::vector<std::string> split_keys(const std::string &blob, int nkeys, int *nco
 	return keys;
 }
 
-ChangeBatch read_changes(pg::Spi &spi, int32 owner_hash, const Position &from, bool with_orphans)
+ChangeBatch read_changes(pg::Spi &spi, int32 owner_hash, const Position &from, bool with_orphans, uint64 max_keys)
 {
 	ChangeBatch batch;
 	// the settled snapshot is the older of the two: its xmin bounds the index scan
@@ -91,6 +91,13 @@ ChangeBatch read_changes(pg::Spi &spi, int32 owner_hash, const Position &from, b
 		}
 		if (k == capture::kind::moved)
 			batch.moves = true;
+		batch.keys_seen += std::stoull(*r[2]);
+		if (batch.too_many || batch.keys_seen > max_keys) {
+			if (!batch.too_many)
+				batch.tables.clear();
+			batch.too_many = true;
+			continue;
+		}
 		Oid rel = pg::oid_of(r[0]);
 		TableChanges &t = batch.tables[rel];
 		int ncols = 0;
@@ -128,7 +135,8 @@ SUNSYNC_SQL_FUNCTION(sunsync_pending)
 		if (!cfg.empty() && cfg.rows[0][0]) {
 			engine::Position from{cfg.rows[0][1], cfg.rows[0][2]};
 			engine::ChangeBatch b = engine::read_changes(spi, std::stoi(*cfg.rows[0][0]), from, false);
-			rows = b.rows();
+			// beyond the limit, an upper bound (rows are not coalesced)
+			rows = b.too_many ? b.keys_seen : b.rows();
 			if (b.entries)
 				oldest = b.oldest;
 		}

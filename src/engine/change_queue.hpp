@@ -27,6 +27,8 @@ struct ChangeBatch {
 	bool full = false;                  // an entry asks for a full sync
 	bool moves = false;                 // entries of moves, which need settling
 	uint64 entries = 0;
+	uint64 keys_seen = 0; // before coalescing
+	bool too_many = false; // more keys than the caller's limit: tables left empty
 	std::optional<TimestampTz> oldest; // recorded_at of the oldest entry
 	uint64 rows() const;
 };
@@ -39,8 +41,12 @@ struct Position {
 };
 
 // Entries for owner_hash (and those for every owner), not yet applied.
-// with_orphans: include the entries whose owner was not found.
-ChangeBatch read_changes(pg::Spi &spi, int32 owner_hash, const Position &from, bool with_orphans);
+// with_orphans: include the entries whose owner was not found.  Past
+// max_keys keys the tables are dropped and too_many set (a full sync is
+// cheaper than shipping that many rows one by one).
+constexpr uint64 max_batch_keys = 1000000;
+ChangeBatch read_changes(pg::Spi &spi, int32 owner_hash, const Position &from, bool with_orphans,
+						 uint64 max_keys = max_batch_keys);
 
 // Splits a queue row's keys into single keys (each `ncols` fields), and
 // tells ncols from the number of fields.

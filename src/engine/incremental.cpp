@@ -136,7 +136,7 @@ ApplyResult apply_changes(remote::Connection &conn, const Scope &scope, const Ch
 		if (!lookup.empty()) {
 			std::string u = temp("u", i);
 			ensure_temp(w, u, columns_ddl(t, false));
-			stream_into(w, u, column_names(t), select_sql(t) + " AND " + key_condition("t0", keys), t.binary,
+			stream_into(w, u, column_names(t), select_by_keys_sql(t, key_condition("t0", keys)), t.binary,
 						key_params(keys, as_vector(lookup)));
 			has_rows[i] = true;
 		}

@@ -245,6 +245,8 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 		if (batch.full)
 			a.why_full = "a change only a full sync repairs (a TRUNCATE, or a move through a table that is not "
 						 "registered)";
+		else if (batch.too_many)
+			a.why_full = "more than " + std::to_string(max_batch_keys) + " rows changed since the last run";
 	}
 	a.full = !a.why_full.empty();
 	if ((a.full || batch.moves) && !settled) {
@@ -255,6 +257,13 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 	if (ensure_tables(conn, scope) && !a.full) {
 		a.full = true;
 		a.why_full = "a table or column was added on the target";
+	}
+	if (a.full && !force_full) {
+		std::string why = a.why_full;
+		pg::guard([&] {
+			ereport(LOG, (errmsg("sunsync: configuration %lld gets a full sync: %s", static_cast<long long>(config_id),
+								 why.c_str())));
+		});
 	}
 	a.record.applied = a.snapshot;
 	a.record.settled = settled ? settle_snapshot : a.snapshot;
@@ -361,7 +370,9 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 			settled = true;
 		}
 
+		set_progress(slot, "recording", "", 0, 0);
 		record_success(id, run_id, a);
+		set_progress(slot, "done", "", 0, 0);
 		out.ok = true;
 		return out;
 	} catch (const Error &e) {

@@ -109,11 +109,11 @@ std::string from_item(Oid rel, const std::string &alias)
 	return std::string(partitioned ? "" : "ONLY ") + name + " " + alias;
 }
 
-// " FROM t0 JOIN t1 ON ... JOIN tn ON ...": the table joined hop by hop up
-// to the root, which is tn.
-std::string joins_to_root(Oid table, const std::vector<Hop> &hops)
+// " JOIN t1 ON ... JOIN tn ON ...": the table (t0) joined hop by hop up to
+// the root, which is tn.
+std::string joins_to_root(const std::vector<Hop> &hops)
 {
-	std::string sql = " FROM " + from_item(table, "t0");
+	std::string sql;
 	for (size_t k = 0; k < hops.size(); k++) {
 		std::string child = "t" + std::to_string(k), parent = "t" + std::to_string(k + 1);
 		sql += " JOIN " + from_item(hops[k].parent, parent) + " ON ";
@@ -257,7 +257,10 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 			pg::AsRole as_author(author);
 			owner_of_row = scope::check_owner_expr(root, owner_expr, "t" + std::to_string(hops.size()));
 		}
-		t.from_sql = joins_to_root(t.oid, hops) + " WHERE " + scope::owner_filter(owner_of_row, owner);
+		t.source = from_item(t.oid, "t0");
+		t.joins = joins_to_root(hops);
+		t.owner_filter = scope::owner_filter(owner_of_row, owner);
+		t.from_sql = " FROM " + t.source + t.joins + " WHERE " + t.owner_filter;
 		scope.tables.push_back(std::move(t));
 	}
 	for (auto &[oid, e] : types.enums)
@@ -289,12 +292,27 @@ const ColumnSpec *TableSpec::column(const std::string &name) const
 	return nullptr;
 }
 
-std::string select_sql(const TableSpec &t)
+namespace {
+
+std::string select_list(const TableSpec &t)
 {
 	std::string sql = "SELECT ";
 	for (size_t i = 0; i < t.columns.size(); i++)
 		sql += (i ? ", t0." : "t0.") + pg_quote_ident(t.columns[i].name);
-	return sql + t.from_sql;
+	return sql;
+}
+
+} // namespace
+
+std::string select_sql(const TableSpec &t) { return select_list(t) + t.from_sql; }
+
+std::string select_by_keys_sql(const TableSpec &t, const std::string &condition)
+{
+	// OFFSET 0 keeps the subquery apart: the rows are found by their keys,
+	// then joined up (a planner that misjudges an owner's share of the
+	// table would otherwise scan all of its rows and filter by the keys)
+	return select_list(t) + " FROM (SELECT * FROM " + t.source + " WHERE " + condition + " OFFSET 0) t0" + t.joins +
+		   " WHERE " + t.owner_filter;
 }
 
 } // namespace sunsync::engine

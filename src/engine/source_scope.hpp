@@ -52,6 +52,9 @@ struct TableSpec {
 	// names that sunsync created (deferrable) are its own to drop.
 	std::vector<std::string> source_foreign_keys;
 	std::string from_sql; // " FROM ... JOIN ... WHERE <owner filter>", over alias t0
+	std::string source;       // "ONLY schema.table t0"
+	std::string joins;        // " JOIN ... ON ..." up to the root
+	std::string owner_filter; // over the root's alias
 	bool binary = true;
 	// the path: hops[k] joins alias t<k> to t<k+1>; the root is t<hops.size()>
 	std::vector<PathHop> hops;
@@ -82,6 +85,10 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 // The owner's rows of the table, its columns in order (those the target
 // takes: ensure_tables leaves out columns generated on the target).
 std::string select_sql(const TableSpec &t);
+
+// The owner's rows of the table among those `condition` (over t0) picks,
+// found by the condition first.
+std::string select_by_keys_sql(const TableSpec &t, const std::string &condition);
 
 // The table spec of a registered table, or nullptr.
 const TableSpec *find_table(const Scope &scope, Oid oid);

@@ -12,6 +12,11 @@
 //    its path lost;
 //  * a column of the root that owner_expr uses dropped: the DDL fails.
 //
+// ddl_command_end of CREATE TABLE ... PARTITION OF a table in scope: the
+// partition gets the capture triggers; of ALTER TABLE ... ATTACH / DETACH
+// PARTITION, ENABLE / DISABLE TRIGGER, ALTER COLUMN ... TYPE on a table in
+// scope: a new scope version (the next runs are full ones).
+//
 // ddl_command_end of ALTER TABLE / ALTER SCHEMA ... RENAME and ALTER TABLE
 // ... SET SCHEMA: what the DBA
 // stated by name follows the rename (excluded columns, owner_expr, via),
@@ -264,6 +269,60 @@ void follow_set_schema(pg::Spi &spi)
 		scope::refresh_scope(spi, *current, "a change of schema");
 }
 
+// Whether relid, or a partitioned table it is a partition of, is in scope.
+bool in_scope_or_partition_of(pg::Spi &spi, Oid relid)
+{
+	for (const auto &r : spi.run("SELECT relid::pg_catalog.oid FROM pg_catalog.pg_partition_ancestors($1::pg_catalog.oid)",
+								 {std::to_string(relid)})
+							 .rows)
+		if (in_scope(spi, pg::oid_of(r[0])))
+			return true;
+	return in_scope(spi, relid);
+}
+
+// What an ALTER TABLE means for change capture: rows that appear or go
+// without DML (ATTACH, DETACH PARTITION), capture triggers switched off or
+// on, a column (maybe a key) of another type: the next run of every
+// configuration is a full one.
+bool changes_what_capture_saw(AlterTableStmt *stmt)
+{
+	ListCell *lc;
+	foreach (lc, stmt->cmds) {
+		switch (lfirst_node(AlterTableCmd, lc)->subtype) {
+		case AT_AttachPartition:
+		case AT_DetachPartition:
+		case AT_DetachPartitionFinalize:
+		case AT_EnableTrig:
+		case AT_EnableAlwaysTrig:
+		case AT_EnableReplicaTrig:
+		case AT_DisableTrig:
+		case AT_EnableTrigAll:
+		case AT_DisableTrigAll:
+		case AT_EnableTrigUser:
+		case AT_DisableTrigUser:
+		case AT_AlterColumnType:
+			return true;
+		default:
+			break;
+		}
+	}
+	return false;
+}
+
+// CREATE TABLE ... PARTITION OF a table in scope: the new partition gets
+// the capture triggers (a statement that names it directly fires only its
+// own); ALTER TABLE as above.
+void follow_partitions_and_triggers(pg::Spi &spi, Node *parsetree)
+{
+	Oid relid = renamed_object(spi);
+	if (!OidIsValid(relid) || !in_scope_or_partition_of(spi, relid))
+		return;
+	if (IsA(parsetree, CreateStmt))
+		scope::sync_capture_triggers(spi);
+	else
+		scope::scope_changed(spi);
+}
+
 } // namespace
 
 SUNSYNC_SQL_FUNCTION(sunsync_on_ddl_command_end)
@@ -271,9 +330,13 @@ SUNSYNC_SQL_FUNCTION(sunsync_on_ddl_command_end)
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		pg::raise("39P01", "sunsync_on_ddl_command_end is an event trigger function");
 	auto *data = reinterpret_cast<EventTriggerData *>(fcinfo->context);
-	bool set_schema = data->parsetree != nullptr && IsA(data->parsetree, AlterObjectSchemaStmt) &&
-					  reinterpret_cast<AlterObjectSchemaStmt *>(data->parsetree)->objectType == OBJECT_TABLE;
-	if (data->parsetree == nullptr || (!IsA(data->parsetree, RenameStmt) && !set_schema))
+	Node *tree = data->parsetree;
+	bool set_schema = tree != nullptr && IsA(tree, AlterObjectSchemaStmt) &&
+					  reinterpret_cast<AlterObjectSchemaStmt *>(tree)->objectType == OBJECT_TABLE;
+	bool partition = tree != nullptr && IsA(tree, CreateStmt) && reinterpret_cast<CreateStmt *>(tree)->partbound;
+	bool capture = tree != nullptr && IsA(tree, AlterTableStmt) &&
+				   changes_what_capture_saw(reinterpret_cast<AlterTableStmt *>(tree));
+	if (tree == nullptr || (!IsA(tree, RenameStmt) && !set_schema && !partition && !capture))
 		PG_RETURN_VOID();
 	pg::Spi spi;
 	if (!extension_catalog_exists(spi))
@@ -282,10 +345,12 @@ SUNSYNC_SQL_FUNCTION(sunsync_on_ddl_command_end)
 	auto root = scope::load_root(spi);
 	if (!root)
 		PG_RETURN_VOID();
-	if (set_schema)
+	if (partition || capture)
+		follow_partitions_and_triggers(spi, tree);
+	else if (set_schema)
 		follow_set_schema(spi);
 	else
-		follow_rename(spi, *root, reinterpret_cast<RenameStmt *>(data->parsetree));
+		follow_rename(spi, *root, reinterpret_cast<RenameStmt *>(tree));
 	PG_RETURN_VOID();
 }
 

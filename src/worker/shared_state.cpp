@@ -115,6 +115,15 @@ void set_progress(RunSlot *slot, const char *phase, const std::string &table, in
 {
 	if (slot == nullptr)
 		return;
+	// with log_min_messages = debug1: where a run's time goes
+	static TimestampTz previous = 0;
+	static char previous_phase[32];
+	TimestampTz now = GetCurrentTimestamp();
+	if (message_level_is_interesting(DEBUG1) && previous != 0)
+		elog(DEBUG1, "sunsync: configuration %lld: %s took %.1f ms", static_cast<long long>(slot->config_id),
+			 previous_phase, static_cast<double>(now - previous) / 1000.0);
+	previous = now;
+	strlcpy(previous_phase, phase, sizeof previous_phase);
 	Locked lock(LW_EXCLUSIVE);
 	strlcpy(slot->phase, phase, sizeof slot->phase);
 	strlcpy(slot->table_name, table.c_str(), sizeof slot->table_name);

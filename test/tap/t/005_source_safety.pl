@@ -192,10 +192,19 @@ $source->safe_psql('app', q{
 	DROP OWNED BY setter;
 	DROP ROLE setter;
 });
+# writers are not stopped by it: the capture trigger cannot run owner_expr
+# as its author any more, warns, and makes every configuration's next run a
+# full one
+($rc, $out, $err) = $source->psql('app', 'UPDATE moved.family SET fam_no = fam_no');
+is($rc, 0, 'writes to the replicated tables go on while the root\'s author is gone');
+like($err, qr/WARNING:  sunsync cannot capture the changes of family: .*\n.*Every configuration of this database gets a full sync next/,
+	'with a warning that says what happens');
 ($rc, $out, $err) = $source->psql('app', "SELECT sunsync_push($id, wait => true)");
 like($err, qr/the role that set the root \(OID \d+\) no longer exists/, 'a root author that was dropped fails the run, saying so');
 $source->safe_psql('app', q{SET ROLE migrator; SELECT sunsync_set_root('moved.family', 'fam_no + public.probe(0)')});
 is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'and a new root author fixes it');
+is($source->safe_psql('app', "SELECT kind FROM sunsync_history WHERE config_id = $id ORDER BY run_id DESC LIMIT 1"), 'full',
+	'with a full sync');
 
 unlike(slurp_file($source->logfile), qr/terminate called|S3cret|server process .* was terminated by signal/,
 	'no crash and no password in the log');
