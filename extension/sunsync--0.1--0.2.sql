@@ -51,7 +51,8 @@ ALTER TABLE sunsync.root ADD COLUMN scope_version bigint NOT NULL DEFAULT 1;
 ALTER TABLE sunsync.configs ADD COLUMN owner_hash integer,
     ADD COLUMN applied_snapshot pg_catalog.pg_snapshot,
     ADD COLUMN settled_snapshot pg_catalog.pg_snapshot,
-    ADD COLUMN next_attempt_at timestamptz;
+    ADD COLUMN next_attempt_at timestamptz,
+    ADD COLUMN lost_changes boolean NOT NULL DEFAULT false;
 CREATE INDEX ON sunsync.configs (owner_hash);
 CREATE TABLE sunsync.queue_0 (
     txid         xid8 NOT NULL,

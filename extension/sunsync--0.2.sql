@@ -59,7 +59,10 @@ CREATE TABLE sunsync.configs (
     -- seen the old owner had finished
     applied_snapshot      pg_catalog.pg_snapshot,
     settled_snapshot      pg_catalog.pg_snapshot,
-    next_attempt_at       timestamptz
+    next_attempt_at       timestamptz,
+    -- changes it had not shipped were dropped (sunsync.queue_retention):
+    -- its next run is a full one
+    lost_changes          boolean NOT NULL DEFAULT false
 );
 CREATE INDEX ON sunsync.configs (owner_hash);
 
@@ -119,7 +122,8 @@ CREATE TABLE sunsync.queue_tables (
 );
 INSERT INTO sunsync.queue_tables VALUES (0, true, now(), NULL), (1, false, NULL, NULL), (2, false, NULL, NULL);
 -- Changes of transactions below the floor may have been emptied away: a
--- target whose record is older gets a full sync.
+-- target whose record is older, and is not the one this database knows,
+-- gets a full sync.
 CREATE TABLE sunsync.queue_floor (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     floor      xid8 NOT NULL DEFAULT '0'

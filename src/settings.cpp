@@ -50,7 +50,7 @@ void define_settings()
 	DefineCustomIntVariable(
 		"sunsync.queue_retention", "How long captured changes are kept for a configuration that has not shipped them.",
 		"Older changes are dropped; a configuration that had not shipped them gets a full sync next.",
-		&sunsync_queue_retention_s, 7 * 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+		&sunsync_queue_retention_s, 7 * 24 * 3600, 1, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable(
 		"sunsync.queue_rotation", "How long one queue table is written before the next takes over.",
 		"A retired queue table is emptied with TRUNCATE once every configuration has shipped what it holds.",

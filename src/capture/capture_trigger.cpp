@@ -169,7 +169,7 @@ void on_updated_row(Call *c, TupleTableSlot *o, TupleTableSlot *n, int p, bool r
 	bool compare = relevant || tc->is_root;
 	Owner on = find_owner(&c->walker, n, p, &null_new, compare);
 	Owner oo = compare ? find_owner(&c->walker, o, p, &null_old, true) : on;
-	bool same = same_owner(&c->walker, oo, on);
+	bool same = !compare || same_owner(&c->walker, oo, on);
 	bool moves_below = relevant && (refs_changed(tc, o, n) || (tc->registered && key_differs(&c->recorder, tc, o, n)));
 	if (tc->has_descendants && (!same || moves_below))
 		note_move(); // rows below follow it: owners cached for it go stale

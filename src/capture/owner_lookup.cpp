@@ -212,6 +212,7 @@ Owner owner_of_root_row(Walker *w, TupleTableSlot *root_row)
 	ResetExprContext(econtext);
 	o.hash = owner_hash_of_datum(o.value, &s->owner_hash_fn, s->owner_collation, &s->owner_out_fn);
 	o.found = true;
+	o.has_value = true;
 	return o;
 }
 
@@ -300,6 +301,8 @@ bool same_owner(const Walker *w, const Owner &a, const Owner &b)
 		return a.found == b.found;
 	if (a.hash != b.hash)
 		return false;
+	if (!a.has_value || !b.has_value)
+		return true;
 	int16 typlen;
 	bool byval;
 	get_typlenbyval(w->scope->owner_type, &typlen, &byval);

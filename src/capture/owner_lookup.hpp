@@ -42,7 +42,8 @@ struct Walker {
 struct Owner {
 	bool found;
 	uint32 hash;
-	Datum value; // in the trigger call's memory context
+	bool has_value; // false when the cache answered (hash only)
+	Datum value;    // in the trigger call's memory context
 	bool isnull;
 };
 
@@ -55,7 +56,8 @@ void walker_end(Walker *w);
 // and hash are set, and the cache of parents' owners may answer.
 Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link, bool need_value = false);
 
-// Whether two owner values are the same value (their binary images).
+// Whether two owners are the same: by value when both have one (binary
+// images), else by hash.
 bool same_owner(const Walker *w, const Owner &a, const Owner &b);
 
 } // namespace sunsync::capture

@@ -81,6 +81,8 @@ using shm::set_progress;
 struct Config {
 	std::string owner, sealed, target_schema, source_id;
 	std::optional<int32> owner_hash;
+	pg::Value settled;        // this database's copy of the target's record
+	bool lost_changes = false; // changes it had not shipped were dropped
 	bool trusted = false;
 	bool restored_copy = false; // made in the database this one was restored from
 };
@@ -95,7 +97,7 @@ std::string start_run(const std::string &id, Config &cfg)
 		require_catalog_version(spi);
 		auto row = spi.run("SELECT owner, target_url_sealed, coalesce(target_schema, ''), "
 						   "created_by_superuser, source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source), "
-						   "owner_hash, (SELECT id FROM sunsync.source)::text "
+						   "owner_hash, (SELECT id FROM sunsync.source)::text, settled_snapshot::text, lost_changes "
 						   "FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE",
 						   {id});
 		if (row.empty())
@@ -108,6 +110,8 @@ std::string start_run(const std::string &id, Config &cfg)
 		if (row.rows[0][5])
 			cfg.owner_hash = std::stoi(*row.rows[0][5]);
 		cfg.source_id = *row.rows[0][6];
+		cfg.settled = row.rows[0][7];
+		cfg.lost_changes = *row.rows[0][8] == "t";
 		spi.run("UPDATE sunsync.configs SET status = 'IN_PROGRESS' WHERE id = $1::bigint", {id});
 		run_id = *spi.run("INSERT INTO sunsync.history (config_id, kind, status) "
 						  "VALUES ($1::bigint, 'full', 'IN_PROGRESS') RETURNING run_id",
@@ -199,19 +203,24 @@ struct Attempt {
 };
 
 // Why the target cannot be brought up to date from its record, if so.
-std::string why_full_sync(pg::Spi &spi, const std::optional<TargetRecord> &record, int64 scope_version,
-						  const std::string &snapshot)
+std::string why_full_sync(pg::Spi &spi, const Config &cfg, const std::optional<TargetRecord> &record,
+						  int64 scope_version, const std::string &snapshot)
 {
 	if (!record)
 		return "the target has no record of this configuration";
 	if (record->scope_version != scope_version)
 		return "the scope changed";
+	if (cfg.lost_changes)
+		return "changes it had not received were pruned (sunsync.queue_retention)";
+	// a record this database does not know (a target restored from a
+	// backup): only the floor says whether the queue still has its changes
+	bool known = cfg.settled && *cfg.settled == record->settled;
 	auto r = spi.run("SELECT f.floor OPERATOR(pg_catalog.>) pg_catalog.pg_snapshot_xmin($1::pg_catalog.pg_snapshot), "
 					 "pg_catalog.pg_snapshot_xmax($2::pg_catalog.pg_snapshot) OPERATOR(pg_catalog.>) "
 					 "pg_catalog.pg_snapshot_xmax($3::pg_catalog.pg_snapshot) FROM sunsync.queue_floor f",
 					 {record->settled, record->applied, snapshot});
-	if (!r.empty() && *r.rows[0][0] == "t")
-		return "changes it had not received were pruned (sunsync.queue_retention)";
+	if (!known && !r.empty() && *r.rows[0][0] == "t")
+		return "changes it had not received may have been pruned (its record is not the one this database last saw)";
 	if (!r.empty() && *r.rows[0][1] == "t")
 		return "the target's record is ahead of this database";
 	if (auto table = scope::table_without_capture(spi))
@@ -236,7 +245,7 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 	add_missing_enum_labels(conn, scope);
 	conn.exec("BEGIN ISOLATION LEVEL READ COMMITTED");
 	std::optional<TargetRecord> record = read_record(conn, scope, cfg.source_id, config_id);
-	a.why_full = force_full ? "a full sync was asked for" : why_full_sync(spi, record, version, a.snapshot);
+	a.why_full = force_full ? "a full sync was asked for" : why_full_sync(spi, cfg, record, version, a.snapshot);
 	if (a.why_full.empty() && !cfg.owner_hash)
 		a.why_full = "the owner has no hash";
 	ChangeBatch batch;
@@ -286,10 +295,11 @@ void record_success(const std::string &id, const std::string &run_id, const Atte
 {
 	in_transaction(false, [&] {
 		pg::Spi spi;
+		// a full sync covers whatever the queue dropped before it
 		spi.run("UPDATE sunsync.configs SET status = 'COMPLETED', last_sync_at = now(), last_error = NULL, "
-				"applied_snapshot = $2::pg_catalog.pg_snapshot, settled_snapshot = $3::pg_catalog.pg_snapshot "
-				"WHERE id = $1::bigint",
-				{id, a.record.applied, a.record.settled});
+				"applied_snapshot = $2::pg_catalog.pg_snapshot, settled_snapshot = $3::pg_catalog.pg_snapshot, "
+				"lost_changes = lost_changes AND NOT $4::boolean WHERE id = $1::bigint",
+				{id, a.record.applied, a.record.settled, a.full ? "true" : "false"});
 		spi.run("UPDATE sunsync.history SET status = 'COMPLETED', finished_at = clock_timestamp(), "
 				"kind = $2, rows_upserted = $3::bigint, rows_deleted = $4::bigint WHERE run_id = $1::bigint",
 				{run_id, a.full ? "full" : "incremental", std::to_string(a.upserted), std::to_string(a.deleted)});

@@ -1,6 +1,7 @@
 #include "worker/queue_maintenance.hpp"
 
 #include "capture/configured_owners.hpp"
+#include "capture/owner_cache.hpp"
 #include "catalog/catalog_version.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
@@ -98,32 +99,46 @@ void maintain_queue()
 				{next_xid()});
 	});
 
-	// empty what every configuration has shipped (or what is too old)
-	std::vector<int> done;
+	// empty what every configuration has shipped, or what is too old (then
+	// the configurations that had not shipped it are told so)
+	struct Retired {
+		int n;
+		bool expired;
+	};
+	std::vector<Retired> retired;
 	in_transaction([&] {
 		pg::Spi spi;
 		for (const auto &r : spi.run(
-				 "SELECT q.n FROM sunsync.queue_tables q WHERE NOT q.is_current AND q.horizon IS NOT NULL "
-				 "AND (q.since < pg_catalog.now() - pg_catalog.make_interval(secs => $1::integer) OR ("
-				 "  pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()) OPERATOR(pg_catalog.>=) q.horizon "
-				 "  AND NOT EXISTS (SELECT FROM sunsync.configs c WHERE c.settled_snapshot IS NOT NULL "
-				 "    AND pg_catalog.pg_snapshot_xmin(c.settled_snapshot) OPERATOR(pg_catalog.<) q.horizon)))",
+				 "SELECT q.n, q.since < pg_catalog.now() - pg_catalog.make_interval(secs => $1::integer) "
+				 "FROM sunsync.queue_tables q WHERE NOT q.is_current AND q.horizon IS NOT NULL "
+				 "AND pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()) OPERATOR(pg_catalog.>=) q.horizon",
 				 {std::to_string(sunsync_queue_retention_s)})
 							 .rows)
-			done.push_back(std::stoi(*r[0]));
+			retired.push_back({std::stoi(*r[0]), *r[1] == "t"});
 	});
-	for (int n : done) {
+	for (const auto &t : retired) {
+		std::string table = "sunsync.queue_" + std::to_string(t.n);
+		// configurations whose settled snapshot does not see every entry
+		// they (or every owner) have there
+		std::string behind = "FROM sunsync.configs c WHERE c.settled_snapshot IS NOT NULL AND c.owner_hash IS NOT NULL "
+							 "AND EXISTS (SELECT FROM " + table + " e WHERE e.owner_hash IN (c.owner_hash, 0) "
+							 "AND NOT pg_catalog.pg_visible_in_snapshot(e.txid, c.settled_snapshot))";
 		try {
 			in_transaction([&] {
 				pg::Spi spi;
-				std::string table = "sunsync.queue_" + std::to_string(n);
+				bool consumed = spi.run(("SELECT 1 " + behind + " LIMIT 1").c_str()).empty();
+				if (!consumed && !t.expired)
+					return;
+				if (!consumed)
+					spi.run(("UPDATE sunsync.configs SET lost_changes = true WHERE id IN (SELECT c.id " + behind + ")")
+								.c_str());
 				// lock_timeout is 1ms: a run reading it keeps it for next time
 				spi.run(("TRUNCATE " + table).c_str());
-				spi.run("UPDATE sunsync.queue_floor SET floor = pg_catalog.greatest(floor, "
-						"(SELECT horizon FROM sunsync.queue_tables WHERE n = $1::integer))",
-						{std::to_string(n)});
+				spi.run("UPDATE sunsync.queue_floor f SET floor = q.horizon FROM sunsync.queue_tables q "
+						"WHERE q.n = $1::integer AND q.horizon OPERATOR(pg_catalog.>) f.floor",
+						{std::to_string(t.n)});
 				spi.run("UPDATE sunsync.queue_tables SET since = NULL, horizon = NULL WHERE n = $1::integer",
-						{std::to_string(n)});
+						{std::to_string(t.n)});
 			});
 		} catch (const Error &e) {
 			if (e.sqlstate() != "55P03")
@@ -159,6 +174,18 @@ void maintain_queue()
 	}
 
 	in_transaction([] { capture::prune_configured_owners(); });
+
+	// prepared transactions that moved rows: the capture triggers' owner
+	// cache stays off until none is left (their COMMIT PREPARED can come
+	// from any session)
+	if (uint32 seen = capture::prepared_moves()) {
+		bool none = false;
+		in_transaction([&] {
+			pg::Spi spi;
+			none = *spi.run("SELECT count(*) = 0 FROM pg_catalog.pg_prepared_xacts").scalar() == "t";
+		});
+		capture::forget_prepared_moves_if_none(none, seen);
+	}
 }
 
 } // namespace sunsync::worker

@@ -4,9 +4,12 @@
 // retires gets a horizon, the next transaction ID at that moment (every
 // writer of it has a lower one).  A retired table is emptied with TRUNCATE
 // once no transaction below its horizon runs and every configuration's
-// settled snapshot sees all of them, or once it is older than
-// sunsync.queue_retention (the configurations behind then get a full sync:
-// the floor says changes below it may be gone).
+// settled snapshot sees every entry it has there, or once it is older than
+// sunsync.queue_retention: the configurations that had not shipped it are
+// marked lost_changes (their next run is a full one).  The floor (the
+// highest horizon emptied) is what a run checks a target record against
+// when that record is not the one this database last saw (a target
+// restored from a backup, say).
 #pragma once
 
 namespace sunsync::worker {
