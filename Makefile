@@ -14,7 +14,7 @@ SHLIB_LINK = -L$(shell $(PG_CONFIG) --libdir) -lpq -lcrypto -lstdc++
 
 # pg_regress suites: run through scripts/test.sh, which starts its own
 # server (--temp-instance) with the library preloaded.
-REGRESS = bridge settings scope config capture
+REGRESS = bridge settings scope config capture capture_rows
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/regress.conf
 
 PG_CONFIG ?= pg_config

@@ -50,11 +50,12 @@ SELECT sunsync_add_table('crm.projects');
 SELECT sunsync_create_config(1, 'postgresql://u:pw@203.0.113.5/db');
 
 -- The root must be a table with a primary key, and owner_expr one plain,
--- non-volatile expression over its columns.
+-- immutable expression over its columns.
 SELECT sunsync_set_root('crm.account_names', 'id');
 SELECT sunsync_set_root('crm.scratch', 'account_id');
 SELECT sunsync_set_root('crm.accounts', 'no_such_column');
 SELECT sunsync_set_root('crm.accounts', 'random()');
+SELECT sunsync_set_root('crm.accounts', 'id::text || now()');
 SELECT sunsync_set_root('crm.accounts', 'count(*)');
 SELECT sunsync_set_root('crm.accounts', '(SELECT max(id::text) FROM crm.accounts)');
 SELECT sunsync_set_root('crm.accounts', 'generate_series(1, 2)');

@@ -22,7 +22,10 @@ extern "C" {
 #include "catalog/pg_class_d.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type_d.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -81,6 +84,10 @@ HTAB *by_relid = nullptr;
 std::vector<SPIPlanPtr> plans;
 bool stale = true;
 bool callbacks_registered = false;
+// what the owner cache's entries were computed by: kept over a rebuild
+// (VACUUM of a scope table sends one) unless this changed
+std::string cached_by;
+Oid cached_owner_type = InvalidOid;
 
 void on_relcache(Datum, Oid relid)
 {
@@ -88,7 +95,17 @@ void on_relcache(Datum, Oid relid)
 		stale = true;
 }
 
-void on_syscache(Datum, int, uint32) { stale = true; }
+// a function that owner_expr calls changed (or every function may have)
+void on_function(Datum, int, uint32 hashvalue)
+{
+	if (hashvalue == 0 || scope == nullptr || scope->nfuncs < 0) {
+		stale = true;
+		return;
+	}
+	for (int i = 0; i < scope->nfuncs; i++)
+		if (scope->func_hashes[i] == hashvalue)
+			stale = true;
+}
 
 struct RelEntry {
 	Oid relid;
@@ -112,7 +129,8 @@ Oid oid_of_text(const pg::Value &v) { return pg::oid_of(v); }
 // a text[] or jsonb array the queries below joined with \x1f
 std::vector<std::string> text_list(const pg::Value &v) { return v ? split(*v, '\x1f') : std::vector<std::string>{}; }
 
-std::unique_ptr<Description> load_description(pg::Spi &spi, int64 &version, Oid &author, std::string &owner_expr)
+std::unique_ptr<Description> load_description(pg::Spi &spi, int64 &version, Oid &author, std::string &owner_expr,
+												 std::string &fingerprint)
 {
 	auto d = std::make_unique<Description>();
 	auto root = spi.run("SELECT root_table::pg_catalog.oid, owner_expr, set_by::pg_catalog.oid, scope_version "
@@ -123,6 +141,7 @@ std::unique_ptr<Description> load_description(pg::Spi &spi, int64 &version, Oid 
 	owner_expr = *root.rows[0][1];
 	author = oid_of_text(root.rows[0][2]);
 	version = std::stoll(*root.rows[0][3]);
+	fingerprint = *root.rows[0][0] + '\x1e' + owner_expr + '\x1e' + *root.rows[0][2] + '\x1e';
 
 	std::map<Oid, std::set<std::string>> excluded;
 	std::map<Oid, PathDesc> paths;
@@ -160,6 +179,8 @@ std::unique_ptr<Description> load_description(pg::Spi &spi, int64 &version, Oid 
 		if (!hop.declared)
 			for (const auto &op : text_list(h[9]))
 				hop.pfeqop.push_back(static_cast<Oid>(std::stoul(op)));
+		for (size_t i = 2; i <= 7; i++)
+			fingerprint += (h[i] ? *h[i] : std::string("-")) + '\x1e';
 		paths[oid_of_text(h[0])].push_back(hop);
 	}
 
@@ -253,9 +274,7 @@ bool compile_index_lookup(Hop &h, const HopDesc &d, MemoryContext cxt)
 {
 	if (get_rel_relkind(d.parent) != RELKIND_RELATION)
 		return false;
-	AttrNumber parent_att[max_cols];
-	for (int i = 0; i < h.ncols; i++)
-		parent_att[i] = attnum_or_error(d.parent, d.parent_cols[i]);
+	const AttrNumber *parent_att = h.parent_att;
 	bool found = false;
 	Relation prel = table_open(d.parent, AccessShareLock);
 	List *indexes = RelationGetIndexList(prel);
@@ -390,6 +409,7 @@ void compile_hop(Hop &h, const HopDesc &d, Oid child_rel, MemoryContext cxt, Oid
 		bool varlena;
 		getTypeOutputInfo(h.child_type[i], &out, &varlena);
 		fmgr_info_cxt(out, &h.child_out[i], cxt);
+		h.parent_att[i] = attnum_or_error(d.parent, d.parent_cols[i]);
 	}
 	if (compile_index_lookup(h, d, cxt)) {
 		h.lookup = h.text_compare ? Lookup::IndexFromText : Lookup::Index;
@@ -422,6 +442,46 @@ const TableDesc *scope_table_of(Oid relid)
 	return found;
 }
 
+// Whether a type's text form is the same under any DateStyle, TimeZone,
+// extra_float_digits, bytea_output...
+bool prints_alike_everywhere(Oid type)
+{
+	switch (getBaseType(type)) {
+	case INT2OID:
+	case INT4OID:
+	case INT8OID:
+	case OIDOID:
+	case TEXTOID:
+	case VARCHAROID:
+	case BPCHAROID:
+	case NAMEOID:
+	case UUIDOID:
+	case BOOLOID:
+	case CHAROID:
+	case NUMERICOID:
+		return true;
+	default:
+		return false;
+	}
+}
+
+// Which parent columns hop 0 matches, and every hop above it.
+uint64 above_id(const Path &p, Oid root)
+{
+	uint64 id = hash_bytes_uint32_extended(root, 0);
+	for (int k = 0; k < p.nhops; k++) {
+		const Hop &h = p.hops[k];
+		id = hash_bytes_uint32_extended(h.parent, id);
+		id = hash_bytes_uint32_extended(h.text_compare ? 1 : 0, id);
+		for (int i = 0; i < h.ncols; i++) {
+			id = hash_bytes_uint32_extended(static_cast<uint32>(h.parent_att[i]), id);
+			if (k > 0)
+				id = hash_bytes_uint32_extended(static_cast<uint32>(h.child_att[i]), id);
+		}
+	}
+	return id;
+}
+
 TableCapture *compile_table(Oid relid, const TableDesc &t)
 {
 	MemoryContext old = MemoryContextSwitchTo(scope->cxt);
@@ -446,15 +506,16 @@ TableCapture *compile_table(Oid relid, const TableDesc &t)
 			fmgr_info_cxt(send, &tc->key_send[i], scope->cxt);
 		}
 	}
+	if (t.watched.size() + t.key.size() > 3 * max_cols || t.referenced.size() > 2 * max_cols)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("sunsync: rows of too many tables hang from relation %u", t.oid),
+						errdetail("Capture follows up to %d referenced columns of a table.", 2 * max_cols)));
 	for (const auto &c : t.watched)
-		if (tc->nwatch < 3 * max_cols)
-			tc->watch_att[tc->nwatch++] = attnum_or_error(relid, c);
+		tc->watch_att[tc->nwatch++] = attnum_or_error(relid, c);
 	for (const auto &c : t.key)
-		if (tc->nwatch < 3 * max_cols)
-			tc->watch_att[tc->nwatch++] = attnum_or_error(relid, c);
+		tc->watch_att[tc->nwatch++] = attnum_or_error(relid, c);
 	for (const auto &c : t.referenced)
-		if (tc->nref < 2 * max_cols)
-			tc->ref_att[tc->nref++] = attnum_or_error(relid, c);
+		tc->ref_att[tc->nref++] = attnum_or_error(relid, c);
 	tc->npaths = static_cast<int>(t.paths.size());
 	tc->paths = static_cast<Path *>(palloc0(sizeof(Path) * std::max(tc->npaths, 1)));
 	for (int p = 0; p < tc->npaths; p++) {
@@ -462,16 +523,22 @@ TableCapture *compile_table(Oid relid, const TableDesc &t)
 		Path &path = tc->paths[p];
 		path.nhops = static_cast<int>(pd.size());
 		path.hops = static_cast<Hop *>(palloc0(sizeof(Hop) * std::max(path.nhops, 1)));
-		for (int k = 0; k < path.nhops; k++)
-			compile_hop(path.hops[k], pd[k], k == 0 ? relid : pd[k - 1].parent, scope->cxt, scope->catalog_owner);
+		for (int k = 0; k < path.nhops; k++) {
+			Hop &h = path.hops[k];
+			compile_hop(h, pd[k], k == 0 ? relid : pd[k - 1].parent, scope->cxt, scope->catalog_owner);
+			if (h.text_compare)
+				for (int i = 0; i < h.ncols; i++)
+					if (!prints_alike_everywhere(h.child_type[i]) ||
+						!prints_alike_everywhere(get_atttype(h.parent, h.parent_att[i])))
+						tc->pins_output = true;
+		}
+		path.above_id = above_id(path, scope->root);
 	}
 	Relation rel = relation_open(relid, AccessShareLock);
-	TupleDesc desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	tc->desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	relation_close(rel, AccessShareLock);
 	if (tc->is_root && relid != t.oid)
-		tc->to_root = convert_tuples_by_name(desc, scope->root_desc);
-	tc->old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	tc->new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+		tc->to_root = convert_tuples_by_name(tc->desc, scope->root_desc);
 	MemoryContextSwitchTo(old);
 	description->relids.insert(relid);
 	return tc;
@@ -490,17 +557,64 @@ Oid catalog_owner_role()
 	});
 }
 
+// The functions owner_expr calls (check_functions_in_node's view of each
+// node), in a fixed array: this runs inside PostgreSQL's walker.
+struct FunctionsCalled {
+	int n;
+	bool overflow;
+	Oid funcs[64];
+};
+
+bool note_function(Oid func, void *context)
+{
+	auto *f = static_cast<FunctionsCalled *>(context);
+	if (f->n < 64)
+		f->funcs[f->n++] = func;
+	else
+		f->overflow = true;
+	return false;
+}
+
+bool walk_functions(Node *node, void *context)
+{
+	if (node == nullptr)
+		return false;
+	check_functions_in_node(node, note_function, context);
+	return expression_tree_walker(node, // PostgreSQL 15 declares the walker without a prototype
+								  reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(walk_functions)), context);
+}
+
+void note_owner_functions(CaptureScope *s, Expr *expr)
+{
+	FunctionsCalled f{};
+	walk_functions(reinterpret_cast<Node *>(expr), &f);
+	s->nfuncs = f.overflow ? -1 : f.n;
+	s->func_hashes = static_cast<uint32 *>(palloc0(sizeof(uint32) * std::max(f.n, 1)));
+	for (int i = 0; i < f.n; i++) {
+		s->func_hashes[i] = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(f.funcs[i]));
+		if (f.funcs[i] >= FirstNormalObjectId)
+			s->owner_calls_user_code = true;
+	}
+	if (f.overflow)
+		s->owner_calls_user_code = true;
+}
+
 void build()
 {
 	discard();
-	cache_clear(); // the paths it was computed along may have changed
 	int64 version = 0;
 	Oid author = InvalidOid;
-	std::string owner_expr;
+	std::string owner_expr, fingerprint;
 	{
-		pg::Spi spi;
+		// the latest state, whatever the writer's snapshot (it may be an
+		// old REPEATABLE READ one): this build serves later transactions
+		pg::Spi spi(pg::Spi::latest);
 		pg::CatalogOwnerScope as_owner;
-		description = load_description(spi, version, author, owner_expr);
+		description = load_description(spi, version, author, owner_expr, fingerprint);
+	}
+	if (fingerprint != cached_by) {
+		cache_clear(); // computed along other paths, or by another owner_expr
+		cached_by = fingerprint;
 	}
 	if (!OidIsValid(description->root)) {
 		stale = false;
@@ -511,16 +625,21 @@ void build()
 	MemoryContext cxt = pg::guard([] {
 		return AllocSetContextCreate(CacheMemoryContext, "sunsync capture scope", ALLOCSET_SMALL_SIZES);
 	});
+	MemoryContext caller = CurrentMemoryContext;
 	try {
-		MemoryContext old = MemoryContextSwitchTo(cxt);
+		MemoryContextSwitchTo(cxt);
 		{
 			// planning folds immutable functions: only with the author's rights
 			pg::AsRole as_author(author);
 			planned = scope::planned_owner_expr(description->root, owner_expr);
 		}
-		MemoryContextSwitchTo(old);
+		MemoryContextSwitchTo(caller);
+		if (planned.type != cached_owner_type) {
+			cache_clear(); // hashes of another type (the root's column changed)
+			cached_owner_type = planned.type;
+		}
 	} catch (...) {
-		MemoryContextSwitchTo(CacheMemoryContext);
+		MemoryContextSwitchTo(caller);
 		pg::guard([cxt] { MemoryContextDelete(cxt); });
 		throw;
 	}
@@ -535,6 +654,7 @@ void build()
 		scope->owner_type = planned.type;
 		scope->owner_collation = planned.collation;
 		owner_hash_functions(planned.type, &scope->owner_hash_fn, &scope->owner_out_fn, cxt);
+		note_owner_functions(scope, planned.expr);
 		Relation root = relation_open(description->root, AccessShareLock);
 		scope->root_desc = CreateTupleDescCopy(RelationGetDescr(root));
 		relation_close(root, AccessShareLock);
@@ -570,8 +690,7 @@ CaptureScope *current_scope()
 	if (!callbacks_registered) {
 		pg::guard([] {
 			CacheRegisterRelcacheCallback(on_relcache, (Datum) 0);
-			CacheRegisterSyscacheCallback(PROCOID, on_syscache, (Datum) 0);
-			CacheRegisterSyscacheCallback(NAMESPACEOID, on_syscache, (Datum) 0);
+			CacheRegisterSyscacheCallback(PROCOID, on_function, (Datum) 0);
 		});
 		callbacks_registered = true;
 	}
@@ -579,6 +698,8 @@ CaptureScope *current_scope()
 		build();
 	return scope;
 }
+
+bool capture_invalidated() { return stale; }
 
 bool scope_ready(Oid relid)
 {

@@ -38,6 +38,7 @@ struct Hop {
 	bool child_byval[max_cols];
 	int16 child_len[max_cols];
 	Lookup lookup;
+	AttrNumber parent_att[max_cols]; // in the parent: with the path above, what a cached owner means
 	// Index, IndexFromText
 	Oid index;
 	AttrNumber index_col[max_cols]; // hop column i is index column index_col[i]
@@ -56,6 +57,9 @@ struct Hop {
 struct Path {
 	int nhops;
 	Hop *hops; // hops[0] starts at the trigger's relation
+	// which parent row hops[0] reaches and how its owner is found from
+	// there: the identity of a cached owner (owner_cache.hpp)
+	uint64 above_id;
 };
 
 // What a trigger on one relation records.
@@ -79,10 +83,11 @@ struct TableCapture {
 	Path *paths;
 	// the root's rows in another row type (a partition of the root)
 	TupleConversionMap *to_root;
-	// slots of the relation's row type for its transition tables, kept
-	// from call to call (minimal tuples: no buffer pins)
-	TupleTableSlot *old_slot;
-	TupleTableSlot *new_slot;
+	// the relation's row type (what to_root converts from)
+	TupleDesc desc;
+	// a text-compared link prints values whose text depends on settings
+	// (dates, floats, bytea): the call pins them (pg/canonical_output.hpp)
+	bool pins_output;
 	// a registered table is crossed by the paths of other registered tables
 	bool has_descendants;
 	// some table below joins it by a declared link or a deferrable foreign
@@ -106,6 +111,11 @@ struct CaptureScope {
 	Oid owner_collation;
 	FmgrInfo owner_hash_fn;
 	FmgrInfo owner_out_fn;
+	// owner_expr calls functions that are not built in: their code may
+	// change settings, which must not outlive the call (a GUC nest level)
+	bool owner_calls_user_code;
+	int nfuncs;
+	uint32 *func_hashes; // PROCOID hash values of those functions
 	Oid queue_rel[3];
 };
 
@@ -116,6 +126,10 @@ CaptureScope *current_scope();
 // Whether current_scope() and table_capture(relid) would only read what is
 // built already.
 bool scope_ready(Oid relid);
+
+// Whether an invalidation processed since the scope was built touched it
+// (then what it names, an index OID say, may be gone).
+bool capture_invalidated();
 
 // The capture description of a relation, or nullptr when the relation is
 // not in the scope (a trigger left behind).  Cold on first use per relid.

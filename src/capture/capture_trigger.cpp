@@ -38,39 +38,46 @@ namespace {
 
 using namespace sunsync::capture;
 
+constexpr int max_restarts = 3;
+
 struct Call {
 	TableCapture *tc;
 	Walker walker;
 	Recorder recorder;
+	MemoryContext cxt;     // lives for the call
+	MemoryContext row_cxt; // emptied after each row: lookups allocate there
+	TupleTableSlot *old_slot;
+	TupleTableSlot *new_slot;
 };
 
 // Reads a transition table with a read pointer of our own (other triggers
-// of the statement read the same tuplestore).
+// of the statement read the same tuplestore).  Tuples are fetched in the
+// call's context: one that spilled to disk is palloc'd there and owned by
+// the slot, which frees it at the next fetch (the row context is reset
+// more often than that).
 struct Reader {
 	Tuplestorestate *store;
 	int ptr;
-	TupleTableSlot *slot;
 };
 
-void reader_begin(Reader *r, Tuplestorestate *store, TupleTableSlot *slot)
+// (a new pointer starts where the active one is: rewound before use)
+void reader_begin(Reader *r, Tuplestorestate *store)
 {
 	r->store = store;
-	r->ptr = tuplestore_alloc_read_pointer(store, 0);
+	r->ptr = tuplestore_alloc_read_pointer(store, EXEC_FLAG_REWIND);
 	tuplestore_select_read_pointer(store, r->ptr);
 	tuplestore_rescan(store);
-	r->slot = slot;
+	tuplestore_select_read_pointer(store, 0);
 }
 
-bool reader_next(Reader *r)
+bool reader_next(Call *c, Reader *r, TupleTableSlot *slot)
 {
+	MemoryContext old = MemoryContextSwitchTo(c->cxt);
 	tuplestore_select_read_pointer(r->store, r->ptr);
-	return tuplestore_gettupleslot(r->store, true, false, r->slot);
-}
-
-void reader_end(Reader *r)
-{
+	bool more = tuplestore_gettupleslot(r->store, true, false, slot);
 	tuplestore_select_read_pointer(r->store, 0);
-	ExecClearTuple(r->slot);
+	MemoryContextSwitchTo(old);
+	return more;
 }
 
 bool column_differs(TupleTableSlot *a, TupleTableSlot *b, AttrNumber att)
@@ -92,53 +99,6 @@ bool watched_changed(TableCapture *tc, TupleTableSlot *o, TupleTableSlot *n)
 	return false;
 }
 
-// The row's owner by each of its paths (a registered table has one; a
-// table that several paths cross may have more).
-void record_row(Call *c, TupleTableSlot *row, char k, bool orphan_if_lost)
-{
-	TableCapture *tc = c->tc;
-	int npaths = tc->is_root ? 1 : tc->npaths;
-	for (int p = 0; p < npaths; p++) {
-		bool null_link;
-		Owner o = find_owner(&c->walker, row, p, &null_link);
-		if (o.found) {
-			if (owner_configured(o.hash)) {
-				if (k == kind::full)
-					record_full(&c->recorder, o.hash);
-				else
-					record_key(&c->recorder, tc, row, o.hash, k);
-			}
-		} else if (orphan_if_lost && !null_link && tc->registered)
-			record_key(&c->recorder, tc, row, all_owners, kind::orphan);
-	}
-}
-
-void on_insert(Call *c, Tuplestorestate *rows)
-{
-	TableCapture *tc = c->tc;
-	if (!tc->registered && !tc->adopts_orphans)
-		return; // nothing below can exist before this row
-	char k = !tc->registered ? kind::full : tc->adopts_orphans ? kind::gained : kind::changed;
-	Reader r;
-	reader_begin(&r, rows, tc->new_slot);
-	while (reader_next(&r))
-		record_row(c, r.slot, k, true);
-	reader_end(&r);
-}
-
-void on_delete(Call *c, Tuplestorestate *rows)
-{
-	TableCapture *tc = c->tc;
-	if (tc->has_descendants)
-		note_move(); // a parent gone: owners cached for it go stale
-	char k = (!tc->registered || tc->unreachable_below) ? kind::full : kind::changed;
-	Reader r;
-	reader_begin(&r, rows, tc->old_slot);
-	while (reader_next(&r))
-		record_row(c, r.slot, k, false);
-	reader_end(&r);
-}
-
 bool refs_changed(TableCapture *tc, TupleTableSlot *o, TupleTableSlot *n)
 {
 	for (int i = 0; i < tc->nref; i++)
@@ -147,28 +107,91 @@ bool refs_changed(TableCapture *tc, TupleTableSlot *o, TupleTableSlot *n)
 	return false;
 }
 
-void record_owner(Call *c, TupleTableSlot *row, const Owner &o, char k)
+// What the lookups said of a row's owner: record it under that owner when
+// it has a configuration.  A missing parent (a declared link, a deferred
+// key) makes it an orphan every configuration looks at; a NULL link or a
+// NULL owner puts the row in nobody's scope.
+void record_owner(Call *c, TupleTableSlot *row, const Owner &o, char k, bool orphan_if_lost)
 {
-	if (!o.found || !owner_configured(o.hash))
-		return;
-	if (k == kind::full)
-		record_full(&c->recorder, o.hash);
-	else
-		record_key(&c->recorder, c->tc, row, o.hash, k);
+	if (o.status == OwnerStatus::Found) {
+		if (!owner_configured(o.hash))
+			return;
+		if (k == kind::full)
+			record_full(&c->recorder, o.hash);
+		else
+			record_key(&c->recorder, c->tc, row, o.hash, k);
+	} else if (o.status == OwnerStatus::NoParent && orphan_if_lost && c->tc->registered)
+		record_key(&c->recorder, c->tc, row, all_owners, kind::orphan);
+}
+
+// The row's owner by each of its paths (a registered table has one; a
+// table that several paths cross may have more).  false: start again.
+bool record_row(Call *c, TupleTableSlot *row, char k, bool orphan_if_lost)
+{
+	TableCapture *tc = c->tc;
+	int npaths = tc->is_root ? 1 : tc->npaths;
+	for (int p = 0; p < npaths; p++) {
+		Owner o = find_owner(&c->walker, row, p);
+		if (o.status == OwnerStatus::Restart)
+			return false;
+		record_owner(c, row, o, k, orphan_if_lost);
+		MemoryContextReset(c->row_cxt);
+	}
+	return true;
+}
+
+bool on_insert(Call *c, Tuplestorestate *rows)
+{
+	TableCapture *tc = c->tc;
+	if (!tc->registered && !tc->adopts_orphans)
+		return true; // nothing below can exist before this row
+	char k = !tc->registered ? kind::full : tc->adopts_orphans ? kind::gained : kind::changed;
+	Reader r;
+	reader_begin(&r, rows);
+	while (reader_next(c, &r, c->new_slot)) {
+		CHECK_FOR_INTERRUPTS();
+		if (!record_row(c, c->new_slot, k, true))
+			return false;
+	}
+	return true;
+}
+
+bool on_delete(Call *c, Tuplestorestate *rows)
+{
+	TableCapture *tc = c->tc;
+	char k = (!tc->registered || tc->unreachable_below) ? kind::full : kind::changed;
+	Reader r;
+	reader_begin(&r, rows);
+	bool any = false;
+	while (reader_next(c, &r, c->old_slot)) {
+		CHECK_FOR_INTERRUPTS();
+		if (!any && tc->has_descendants)
+			note_move(); // a parent gone: owners cached for it go stale
+		any = true;
+		if (!record_row(c, c->old_slot, k, false))
+			return false;
+	}
+	return true;
 }
 
 // One updated row, by path p.  A row that keeps its owner and its key is
 // shipped as it is; one that moves (another owner, another key, or the
 // columns rows below reference) leaves its old owner's target with what
 // hangs from it and arrives at the new owner's with all of it.
-void on_updated_row(Call *c, TupleTableSlot *o, TupleTableSlot *n, int p, bool relevant)
+bool on_updated_row(Call *c, TupleTableSlot *o, TupleTableSlot *n, int p, bool relevant)
 {
 	TableCapture *tc = c->tc;
-	bool null_old = false, null_new = false;
 	// comparing owners needs their values, not only what the cache knows
 	bool compare = relevant || tc->is_root;
-	Owner on = find_owner(&c->walker, n, p, &null_new, compare);
-	Owner oo = compare ? find_owner(&c->walker, o, p, &null_old, true) : on;
+	Owner on = find_owner(&c->walker, n, p, compare);
+	if (on.status == OwnerStatus::Restart)
+		return false;
+	Owner oo = on;
+	if (compare) {
+		oo = find_owner(&c->walker, o, p, true);
+		if (oo.status == OwnerStatus::Restart)
+			return false;
+	}
 	bool same = !compare || same_owner(&c->walker, oo, on);
 	bool moves_below = relevant && (refs_changed(tc, o, n) || (tc->registered && key_differs(&c->recorder, tc, o, n)));
 	if (tc->has_descendants && (!same || moves_below))
@@ -176,49 +199,104 @@ void on_updated_row(Call *c, TupleTableSlot *o, TupleTableSlot *n, int p, bool r
 	if (!tc->registered) {
 		// a table a path crosses: only what hangs from the row matters
 		if (!same || moves_below) {
-			record_owner(c, o, oo, kind::full);
-			record_owner(c, n, on, kind::full);
+			record_owner(c, o, oo, kind::full, false);
+			record_owner(c, n, on, kind::full, false);
 		}
-		return;
+		return true;
 	}
 	if (same && !moves_below) {
-		if (on.found)
-			record_owner(c, n, on, kind::changed);
-		else if (!null_new)
-			record_key(&c->recorder, tc, n, all_owners, kind::orphan);
-		return;
+		record_owner(c, n, on, kind::changed, true);
+		return true;
 	}
 	char leaves = tc->has_descendants && tc->unreachable_below ? kind::full : kind::changed;
 	char arrives = !tc->has_descendants ? kind::changed : tc->unreachable_below ? kind::full : kind::moved;
-	record_owner(c, o, oo, leaves);
-	if (on.found)
-		record_owner(c, n, on, arrives);
-	else if (!null_new)
-		record_key(&c->recorder, tc, n, all_owners, kind::orphan);
+	record_owner(c, o, oo, leaves, false);
+	record_owner(c, n, on, arrives, true);
+	return true;
 }
 
-void on_update(Call *c, Tuplestorestate *olds, Tuplestorestate *news)
+bool on_update(Call *c, Tuplestorestate *olds, Tuplestorestate *news)
 {
 	TableCapture *tc = c->tc;
 	Reader ro, rn;
-	reader_begin(&ro, olds, tc->old_slot);
-	reader_begin(&rn, news, tc->new_slot);
+	reader_begin(&ro, olds);
+	reader_begin(&rn, news);
 	int npaths = tc->is_root ? 1 : tc->npaths;
-	while (reader_next(&ro) && reader_next(&rn)) {
-		bool relevant = watched_changed(tc, ro.slot, rn.slot);
+	while (reader_next(c, &ro, c->old_slot) && reader_next(c, &rn, c->new_slot)) {
+		CHECK_FOR_INTERRUPTS();
+		bool relevant = watched_changed(tc, c->old_slot, c->new_slot);
 		if (!tc->registered && !relevant)
 			continue;
-		for (int p = 0; p < npaths; p++)
-			on_updated_row(c, ro.slot, rn.slot, p, relevant);
+		for (int p = 0; p < npaths; p++) {
+			bool done = on_updated_row(c, c->old_slot, c->new_slot, p, relevant);
+			MemoryContextReset(c->row_cxt);
+			if (!done)
+				return false;
+		}
 	}
-	reader_end(&ro);
-	reader_end(&rn);
+	return true;
+}
+
+// Without any configured owner nothing is recorded, but moves are still
+// noted: a configuration created while this transaction runs must not
+// trust owners cached from before it (owner_cache.hpp).
+void note_moves_only(TableCapture *tc, TriggerData *td, Relation rel)
+{
+	if (tc == nullptr || !tc->has_descendants)
+		return;
+	TriggerEvent ev = td->tg_event;
+	if (TRIGGER_FIRED_BY_TRUNCATE(ev)) {
+		note_move();
+		return;
+	}
+	if (TRIGGER_FIRED_BY_DELETE(ev)) {
+		if (td->tg_oldtable && tuplestore_tuple_count(td->tg_oldtable) > 0)
+			note_move();
+		return;
+	}
+	if (!TRIGGER_FIRED_BY_UPDATE(ev) || !td->tg_oldtable || !td->tg_newtable ||
+		tuplestore_tuple_count(td->tg_oldtable) == 0)
+		return;
+	if (tc->is_root) {
+		note_move(); // whether owner_expr changes is not worth working out here
+		return;
+	}
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "sunsync capture", ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	Call c{};
+	c.cxt = cxt;
+	c.old_slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	c.new_slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	Reader ro, rn;
+	reader_begin(&ro, td->tg_oldtable);
+	reader_begin(&rn, td->tg_newtable);
+	while (reader_next(&c, &ro, c.old_slot) && reader_next(&c, &rn, c.new_slot)) {
+		CHECK_FOR_INTERRUPTS();
+		if (watched_changed(tc, c.old_slot, c.new_slot)) {
+			note_move();
+			break;
+		}
+	}
+	ExecDropSingleTupleTableSlot(c.old_slot);
+	ExecDropSingleTupleTableSlot(c.new_slot);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 MemoryContext shared_cxt = nullptr;
-int depth = 0; // calls in progress (an ERROR leaves it up until the transaction ends)
+// the transaction nest level of the call in progress, 0 when none: a call
+// made from inside another (a function owner_expr calls writes to a table
+// in scope) must not touch what the outer call uses
+int active_level = 0;
 
-void end_of_transaction(XactEvent, void *) { depth = 0; }
+void end_of_transaction(XactEvent, void *) { active_level = 0; }
+
+void end_of_subtransaction(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+{
+	// an ERROR left the call at this level: it is not in progress any more
+	if (event == SUBXACT_EVENT_ABORT_SUB && active_level >= GetCurrentTransactionNestLevel())
+		active_level = 0;
+}
 
 // The trigger could not work out owners: say so (once a minute at most),
 // and have every configuration do a full sync next, rather than fail the
@@ -229,32 +307,38 @@ void degrade(Oid relid, const char *why)
 	TimestampTz now = GetCurrentTimestamp();
 	if (warned == 0 || TimestampDifferenceExceeds(warned, now, 60000)) {
 		warned = now;
-		ereport(WARNING, (errmsg("sunsync cannot capture the changes of %s: %s", get_rel_name(relid) ? get_rel_name(relid) : "a table",
-								 why),
+		const char *name = get_rel_name(relid);
+		ereport(WARNING, (errmsg("sunsync cannot capture the changes of %s: %s", name ? name : "a table", why),
 						  errdetail("Every configuration of this database gets a full sync next."),
 						  errhint("See sunsync_configs for the error its runs report.")));
 	}
 	record_full_for_everyone(relid);
 }
 
-// Cold: the scope and the configured owners, or nullptr when nothing is to
-// be recorded.  When there is something to build, it is built in a
-// subtransaction: a failure (the role that set the root dropped, say) then
-// leaves the writer's transaction as it was, and the trigger degrades.
-TableCapture *prepare(Oid relid, CaptureScope **scope)
+struct Prepared {
+	CaptureScope *scope;
+	TableCapture *tc; // nullptr: the relation is not in the scope
+	bool record;      // some owner has a configuration
+	bool failed;      // the scope did not build (a WARNING was given)
+};
+
+// Cold: the configured owners and the scope.  When there is something to
+// build, it is built in a subtransaction: a failure (the role that set the
+// root dropped, say) then leaves the writer's transaction as it was, and
+// the trigger degrades.  A cancel, a timeout or a deadlock is not such a
+// failure: it ends the writer's statement as it would without sunsync.
+Prepared prepare(Oid relid)
 {
-	TableCapture *tc = nullptr;
+	Prepared out{};
 	auto build = [&] {
 		ensure_owners_loaded();
-		if (!any_owner_configured())
-			return;
-		*scope = current_scope();
-		if (*scope)
-			tc = table_capture(*scope, relid);
+		out.record = any_owner_configured();
+		out.scope = current_scope();
+		out.tc = out.scope ? table_capture(out.scope, relid) : nullptr;
 	};
 	if (owners_ready() && scope_ready(relid)) {
 		sunsync::pg::from_callback(build);
-		return tc;
+		return out;
 	}
 	// (no C++ object may be alive below: degrade() can raise)
 	char why[512] = "";
@@ -265,9 +349,67 @@ TableCapture *prepare(Oid relid, CaptureScope **scope)
 		strlcpy(why, error.c_str(), sizeof why);
 	});
 	if (built)
-		return tc;
-	degrade(relid, why);
-	return nullptr;
+		return out;
+	out = Prepared{};
+	out.failed = true;
+	bool configured = false;
+	sunsync::pg::from_callback([&] {
+		std::string ignored;
+		sunsync::pg::in_subtransaction(
+			[&] {
+				ensure_owners_loaded();
+				configured = any_owner_configured();
+			},
+			&ignored);
+	});
+	if (configured)
+		degrade(relid, why);
+	else
+		note_move(); // what moves is unknown: nothing cached is trusted
+	return out;
+}
+
+// Works through the statement's rows.  false: the scope went stale while
+// the lookups took their locks, and the call must start again.
+bool capture_rows(Call *c, TriggerData *td)
+{
+	TriggerEvent ev = td->tg_event;
+	TableCapture *tc = c->tc;
+	if (TRIGGER_FIRED_BY_TRUNCATE(ev)) {
+		if (tc->has_descendants)
+			note_move();
+		record_full(&c->recorder, all_owners);
+		return true;
+	}
+	if (TRIGGER_FIRED_BY_INSERT(ev) && td->tg_newtable)
+		return on_insert(c, td->tg_newtable);
+	if (TRIGGER_FIRED_BY_DELETE(ev) && td->tg_oldtable)
+		return on_delete(c, td->tg_oldtable);
+	if (TRIGGER_FIRED_BY_UPDATE(ev) && td->tg_oldtable && td->tg_newtable)
+		return on_update(c, td->tg_oldtable, td->tg_newtable);
+	return true;
+}
+
+void begin_call(Call *c, Prepared &p, Relation rel, MemoryContext cxt)
+{
+	c->tc = p.tc;
+	c->cxt = cxt;
+	c->row_cxt = AllocSetContextCreate(cxt, "sunsync capture row", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	c->old_slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	c->new_slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	MemoryContextSwitchTo(old);
+	walker_begin(&c->walker, p.scope, p.tc, cxt);
+	recorder_begin(&c->recorder, p.scope, p.tc->scope_rel, cxt);
+}
+
+void end_call(Call *c)
+{
+	recorder_flush(&c->recorder);
+	walker_end(&c->walker);
+	ExecDropSingleTupleTableSlot(c->old_slot);
+	ExecDropSingleTupleTableSlot(c->new_slot);
+	MemoryContextDelete(c->row_cxt);
 }
 
 } // namespace
@@ -288,46 +430,50 @@ Datum sunsync_capture(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 						errmsg("sunsync.capture() must be an AFTER ... FOR EACH STATEMENT trigger")));
 	Relation rel = td->tg_relation;
-	CaptureScope *scope = nullptr;
-	TableCapture *tc = prepare(RelationGetRelid(rel), &scope);
-	if (tc == nullptr)
-		return PointerGetDatum(nullptr);
-
-	// one context for every call, emptied at the start of the next (a call
-	// that failed left its allocations there); a nested call, which nothing
-	// here makes but a future change might, gets one of its own
+	Oid relid = RelationGetRelid(rel);
 	if (shared_cxt == nullptr) {
 		shared_cxt = AllocSetContextCreate(TopMemoryContext, "sunsync capture", ALLOCSET_DEFAULT_SIZES);
 		RegisterXactCallback(end_of_transaction, nullptr);
+		RegisterSubXactCallback(end_of_subtransaction, nullptr);
 	}
-	MemoryContext cxt = depth > 0 ? AllocSetContextCreate(CurrentMemoryContext, "sunsync capture (nested)",
-														  ALLOCSET_DEFAULT_SIZES)
-								  : shared_cxt;
-	if (cxt == shared_cxt)
-		MemoryContextReset(cxt);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	depth++;
-	Call c;
-	c.tc = tc;
-	walker_begin(&c.walker, scope, tc);
-	recorder_begin(&c.recorder, scope, tc->scope_rel);
+	if (active_level != 0) {
+		// called from inside another call: the outer call's scope, slots
+		// and expression state are in use, so no lookup is made here
+		bool configured = false;
+		sunsync::pg::from_callback([&] { configured = owners_ready() && any_owner_configured(); });
+		if (configured || !owners_ready())
+			record_full_for_everyone(relid);
+		note_move();
+		return PointerGetDatum(nullptr);
+	}
 
-	if (TRIGGER_FIRED_BY_TRUNCATE(ev))
-		record_full(&c.recorder, all_owners);
-	else if (TRIGGER_FIRED_BY_INSERT(ev) && td->tg_newtable)
-		on_insert(&c, td->tg_newtable);
-	else if (TRIGGER_FIRED_BY_DELETE(ev) && td->tg_oldtable)
-		on_delete(&c, td->tg_oldtable);
-	else if (TRIGGER_FIRED_BY_UPDATE(ev) && td->tg_oldtable && td->tg_newtable)
-		on_update(&c, td->tg_oldtable, td->tg_newtable);
-
-	recorder_flush(&c.recorder);
-	walker_end(&c.walker);
-	depth--;
-	MemoryContextSwitchTo(old);
-	if (cxt == shared_cxt)
-		MemoryContextReset(cxt);
-	else
-		MemoryContextDelete(cxt);
-	return PointerGetDatum(nullptr);
+	for (int attempt = 0;; attempt++) {
+		Prepared p = prepare(relid);
+		if (p.failed || p.tc == nullptr)
+			return PointerGetDatum(nullptr);
+		if (!p.record) {
+			note_moves_only(p.tc, td, rel);
+			return PointerGetDatum(nullptr);
+		}
+		if (attempt == max_restarts) {
+			// the scope keeps changing under this statement
+			degrade(relid, "its scope changed while the statement ran");
+			return PointerGetDatum(nullptr);
+		}
+		// a call that failed left its allocations in shared_cxt: freed here
+		MemoryContextReset(shared_cxt);
+		MemoryContext old = MemoryContextSwitchTo(shared_cxt);
+		active_level = GetCurrentTransactionNestLevel();
+		Call c;
+		begin_call(&c, p, rel, shared_cxt);
+		bool done = capture_rows(&c, td);
+		// what a restarted call recorded so far stays: a key recorded twice
+		// is shipped once
+		end_call(&c);
+		active_level = 0;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(shared_cxt);
+		if (done)
+			return PointerGetDatum(nullptr);
+	}
 }

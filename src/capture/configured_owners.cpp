@@ -30,18 +30,20 @@ int local_capacity = 0;
 uint64 copied_generation = 0;
 Oid copied_database = InvalidOid;
 
-// Under the lock: copies this database's hashes (no allocation failure
-// possible: the array has room for every entry).
+// Before taking the lock (allocation may raise): room for every entry.
+void reserve_local_copy()
+{
+	if (local_hashes != nullptr)
+		return;
+	pg::guard([] {
+		local_hashes = static_cast<uint32 *>(MemoryContextAlloc(TopMemoryContext, sizeof(uint32) * shm::max_owners));
+		local_capacity = shm::max_owners;
+	});
+}
+
+// Under the lock: copies this database's hashes (nothing here can fail).
 void copy_locked(uint64 generation)
 {
-	// cached owners were trusted only while moves were noted, which they
-	// are not while no configuration exists: after a change, start afresh
-	cache_clear();
-	if (local_hashes == nullptr) {
-		local_capacity = shm::max_owners;
-		local_hashes = static_cast<uint32 *>(
-			MemoryContextAlloc(TopMemoryContext, sizeof(uint32) * local_capacity));
-	}
 	int n = 0;
 	for (const auto &e : shm::shared()->owners)
 		if (e.dbid == MyDatabaseId)
@@ -52,14 +54,17 @@ void copy_locked(uint64 generation)
 	copied_database = MyDatabaseId;
 }
 
-// Under the exclusive lock: adds (dbid, hash) unless present; false when full.
-bool insert_locked(uint32 hash, TransactionId adder)
+// Under the exclusive lock: adds (dbid, hash) unless present; false when
+// full.  *added says whether the set changed.
+bool insert_locked(uint32 hash, TransactionId adder, bool *added)
 {
 	shm::OwnerEntry *free_entry = nullptr;
 	for (auto &e : shm::shared()->owners) {
 		if (e.dbid == MyDatabaseId && e.hash == hash) {
-			// a catalog entry stays one; an added one takes the newest adder
-			if (TransactionIdIsValid(e.adder) && TransactionIdIsValid(adder))
+			// the newest adder: pruning must wait for it, even when the
+			// entry came from the catalog (a configuration deleted, then
+			// created again for the same owner)
+			if (TransactionIdIsValid(adder))
 				e.adder = adder;
 			return true;
 		}
@@ -71,12 +76,15 @@ bool insert_locked(uint32 hash, TransactionId adder)
 	free_entry->dbid = MyDatabaseId;
 	free_entry->hash = hash;
 	free_entry->adder = adder;
+	*added = true;
 	return true;
 }
 
 std::vector<uint32> catalog_hashes()
 {
-	pg::Spi spi;
+	// the latest state: a REPEATABLE READ writer's snapshot may predate
+	// configurations it must record for
+	pg::Spi spi(pg::Spi::latest);
 	pg::CatalogOwnerScope as_owner;
 	std::vector<uint32> out;
 	for (const auto &r : spi.run("SELECT DISTINCT owner_hash FROM sunsync.configs WHERE owner_hash IS NOT NULL").rows)
@@ -125,6 +133,10 @@ void ensure_owners_loaded()
 	pg_memory_barrier();
 	if (generation == copied_generation && copied_database == MyDatabaseId)
 		return;
+	reserve_local_copy();
+	// cached owners were trusted only while moves were noted, which they
+	// are not while no configuration exists: after a change, start afresh
+	cache_clear();
 	{
 		shm::Locked lock(LW_SHARED);
 		shm::Database *d = shm::database_entry(MyDatabaseId);
@@ -138,15 +150,19 @@ void ensure_owners_loaded()
 	bool full = false;
 	{
 		shm::Locked lock(LW_EXCLUSIVE);
+		bool added = false;
 		for (uint32 h : hashes)
-			full = full || !insert_locked(h, InvalidTransactionId);
+			full = full || !insert_locked(h, InvalidTransactionId, &added);
 		shm::Database *d = shm::database_entry(MyDatabaseId);
 		if (d && !full)
 			d->owners_loaded = true;
-		uint64 next = pg_atomic_add_fetch_u64(&sh->owners_generation, 1);
+		// other backends copy again only when the set changed (a database
+		// without an entry in shared memory loads from the catalog each time
+		// the generation moves)
+		uint64 next = added ? pg_atomic_add_fetch_u64(&sh->owners_generation, 1)
+							: pg_atomic_read_u64(&sh->owners_generation);
 		copy_locked(next);
-		// a database without an entry loads again at its next statement
-		if (!d || full)
+		if (full)
 			copied_generation = 0;
 	}
 	if (full)
@@ -160,8 +176,10 @@ void add_configured_owner(uint32 hash)
 	bool ok;
 	{
 		shm::Locked lock(LW_EXCLUSIVE);
-		ok = insert_locked(hash, xid);
-		pg_atomic_fetch_add_u64(&shm::shared()->owners_generation, 1);
+		bool added = false;
+		ok = insert_locked(hash, xid, &added);
+		if (added)
+			pg_atomic_fetch_add_u64(&shm::shared()->owners_generation, 1);
 	}
 	if (!ok)
 		too_many_owners();

@@ -55,30 +55,32 @@ void end_move(XactEvent event, void *)
 uint32 slot_of(const CacheKey &key)
 {
 	uint32 h = hash_bytes(reinterpret_cast<const unsigned char *>(key.bytes), key.len);
-	return (h ^ key.parent) & (capacity - 1);
+	return (h ^ key.parent ^ static_cast<uint32>(key.above) ^ static_cast<uint32>(key.above >> 32)) & (capacity - 1);
 }
 
 bool same_key(const CacheKey &a, const CacheKey &b)
 {
-	return a.parent == b.parent && a.len == b.len && memcmp(a.bytes, b.bytes, a.len) == 0;
+	return a.parent == b.parent && a.above == b.above && a.len == b.len && memcmp(a.bytes, b.bytes, a.len) == 0;
 }
 
 } // namespace
 
-bool cache_key(CacheKey *key, Oid parent, int ncols, const Datum *values, const bool *byval, const int16 *typlen)
+bool cache_key(CacheKey *key, const Hop *h, uint64 above, const Datum *values)
 {
-	key->parent = parent;
+	key->parent = h->parent;
+	key->above = above;
 	key->len = 0;
-	for (int i = 0; i < ncols; i++) {
+	for (int i = 0; i < h->ncols; i++) {
 		const char *data;
 		size_t len;
-		if (byval[i]) {
+		int16 typlen = h->child_len[i];
+		if (h->child_byval[i]) {
 			data = reinterpret_cast<const char *>(&values[i]);
 			len = sizeof(Datum);
-		} else if (typlen[i] > 0) {
+		} else if (typlen > 0) {
 			data = DatumGetPointer(values[i]);
-			len = static_cast<size_t>(typlen[i]);
-		} else if (typlen[i] == -1) {
+			len = static_cast<size_t>(typlen);
+		} else if (typlen == -1) {
 			struct varlena *v = reinterpret_cast<struct varlena *>(DatumGetPointer(values[i]));
 			if (VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v))
 				return false;

@@ -13,20 +13,22 @@
 // which the move's run settles like any other (engine/settle.hpp).
 #pragma once
 
-#include "pg/postgres.hpp"
+#include "capture/capture_scope.hpp"
 
 namespace sunsync::capture {
 
-// The caller's key image: the hop's values, each as its length and bytes
-// (false when a value cannot be imaged, and is not cached).
+// A parent row as a child names it: the parent, the path from it to the
+// root (which columns the child matches, how the owner is found above),
+// and the child's values, each as its length and bytes.
 struct CacheKey {
 	Oid parent;
+	uint64 above;
 	uint16 len;
 	char bytes[48];
 };
 
-bool cache_key(CacheKey *key, Oid parent, int ncols, const Datum *values, const bool *byval,
-			   const int16 *typlen);
+// false when a value cannot be imaged (it is then not cached)
+bool cache_key(CacheKey *key, const Hop *h, uint64 above, const Datum *values);
 
 // Whether the cache may be used now; stamp for cache_put.
 bool cache_usable(uint64 *stamp);

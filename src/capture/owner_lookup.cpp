@@ -2,6 +2,7 @@
 
 #include "capture/configured_owners.hpp"
 #include "capture/owner_cache.hpp"
+#include "pg/canonical_output.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -16,6 +17,7 @@ extern "C" {
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -38,9 +40,33 @@ HopState *state_of(Walker *w, int path, int hop)
 		for (int p = 0; p < w->table->npaths; p++)
 			maxh = std::max(maxh, w->table->paths[p].nhops);
 		w->max_hops = maxh;
-		w->states = static_cast<HopState *>(palloc0(sizeof(HopState) * maxh * std::max(w->table->npaths, 1)));
+		w->states = static_cast<HopState *>(
+			MemoryContextAllocZero(w->call_cxt, sizeof(HopState) * maxh * std::max(w->table->npaths, 1)));
 	}
 	return &w->states[path * w->max_hops + hop];
+}
+
+// Opens what a hop looks into, for the rest of the call.  Taking the lock
+// processes pending invalidations: when they touched the compiled scope
+// (an index rebuilt, a column changed), the call starts again on a fresh
+// one rather than use an index OID that may be gone.
+bool open_hop(Walker *w, Hop *h, HopState *st, bool with_index)
+{
+	MemoryContext old = MemoryContextSwitchTo(w->call_cxt);
+	st->parent = table_open(h->parent, AccessShareLock);
+	if (capture_invalidated()) {
+		MemoryContextSwitchTo(old);
+		w->restart = true;
+		return false;
+	}
+	if (with_index) {
+		st->index = index_open(h->index, AccessShareLock);
+		st->slot = table_slot_create(st->parent, nullptr);
+		st->scan = index_beginscan(st->parent, st->index, SnapshotSelf, h->ncols, 0);
+	} else
+		st->slot = MakeSingleTupleTableSlot(RelationGetDescr(st->parent), &TTSOpsHeapTuple);
+	MemoryContextSwitchTo(old);
+	return true;
 }
 
 // "-123" exactly as int8out would print it, within the type's range.
@@ -106,14 +132,10 @@ bool from_text(Hop *h, int i, Datum child, Datum *out)
 	}
 }
 
-TupleTableSlot *index_lookup(Walker *, Hop *h, HopState *st, const Datum *values)
+TupleTableSlot *index_lookup(Walker *w, Hop *h, HopState *st, const Datum *values)
 {
-	if (st->parent == nullptr) {
-		st->parent = table_open(h->parent, AccessShareLock);
-		st->index = index_open(h->index, AccessShareLock);
-		st->slot = table_slot_create(st->parent, nullptr);
-		st->scan = index_beginscan(st->parent, st->index, SnapshotSelf, h->ncols, 0);
-	}
+	if (st->parent == nullptr && !open_hop(w, h, st, true))
+		return nullptr;
 	ScanKeyData keys[max_cols];
 	// btree wants its keys in index column order
 	int n = 0;
@@ -133,18 +155,14 @@ TupleTableSlot *index_lookup(Walker *, Hop *h, HopState *st, const Datum *values
 	return st->slot;
 }
 
+// SELECT p FROM parent p WHERE ...: for a partitioned parent, or a link
+// that needs a cast.  Run as the catalog owner (the query is ours), with
+// SnapshotSelf as the index lookups (the latest committed state and the
+// writer's own changes; no SSI predicate lock).
 TupleTableSlot *query_lookup(Walker *w, Hop *h, HopState *st, const Datum *values)
 {
-	if (st->parent == nullptr) {
-		st->parent = table_open(h->parent, AccessShareLock);
-		st->slot = MakeSingleTupleTableSlot(RelationGetDescr(st->parent), &TTSOpsHeapTuple);
-	}
-	if (!w->connected) {
-		// the writer's own changes, and every committed one
-		CommandCounterIncrement();
-		w->latest = RegisterSnapshot(GetLatestSnapshot());
-		w->connected = true;
-	}
+	if (st->parent == nullptr && !open_hop(w, h, st, false))
+		return nullptr;
 	Datum args[max_cols];
 	char nulls[max_cols + 1];
 	for (int i = 0; i < h->ncols; i++) {
@@ -159,7 +177,7 @@ TupleTableSlot *query_lookup(Walker *w, Hop *h, HopState *st, const Datum *value
 	SetUserIdAndSecContext(w->scope->catalog_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	int rc = SPI_execute_snapshot(h->plan, args, nulls, w->latest, InvalidSnapshot, true, false, 2);
+	int rc = SPI_execute_snapshot(h->plan, args, nulls, SnapshotSelf, InvalidSnapshot, true, false, 2);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "sunsync: parent lookup failed: %s", SPI_result_code_string(rc));
 	HeapTuple copy = nullptr;
@@ -182,7 +200,8 @@ TupleTableSlot *query_lookup(Walker *w, Hop *h, HopState *st, const Datum *value
 	SetUserIdAndSecContext(saved_user, saved_context);
 	if (copy == nullptr)
 		return nullptr;
-	ExecStoreHeapTuple(copy, st->slot, true);
+	// the row's context frees the copy: the slot must not
+	ExecStoreHeapTuple(copy, st->slot, false);
 	return st->slot;
 }
 
@@ -190,6 +209,11 @@ Owner owner_of_root_row(Walker *w, TupleTableSlot *root_row)
 {
 	CaptureScope *s = w->scope;
 	Owner o{};
+	if (s->owner_calls_user_code && !w->gucs_pinned) {
+		// a set_config() in the author's code must not outlive the call
+		w->guc_level = NewGUCNestLevel();
+		w->gucs_pinned = true;
+	}
 	ExprContext *econtext = s->owner_econtext;
 	econtext->ecxt_scantuple = root_row;
 	Oid saved_user;
@@ -197,11 +221,13 @@ Owner owner_of_root_row(Walker *w, TupleTableSlot *root_row)
 	GetUserIdAndSecContext(&saved_user, &saved_context);
 	SetUserIdAndSecContext(s->author, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	MemoryContext caller = CurrentMemoryContext;
-	Datum v = ExecEvalExprSwitchContext(s->owner_state, econtext, &o.isnull);
+	bool isnull = false;
+	Datum v = ExecEvalExprSwitchContext(s->owner_state, econtext, &isnull);
 	SetUserIdAndSecContext(saved_user, saved_context);
-	if (o.isnull) {
+	if (isnull) {
 		ResetExprContext(econtext);
-		return o; // a row without an owner belongs to no configuration
+		o.status = OwnerStatus::NullOwner; // a row without an owner belongs to no configuration
+		return o;
 	}
 	int16 typlen;
 	bool byval;
@@ -211,18 +237,26 @@ Owner owner_of_root_row(Walker *w, TupleTableSlot *root_row)
 	MemoryContextSwitchTo(old);
 	ResetExprContext(econtext);
 	o.hash = owner_hash_of_datum(o.value, &s->owner_hash_fn, s->owner_collation, &s->owner_out_fn);
-	o.found = true;
+	o.status = OwnerStatus::Found;
 	o.has_value = true;
 	return o;
 }
 
 } // namespace
 
-void walker_begin(Walker *w, CaptureScope *scope, TableCapture *table)
+void walker_begin(Walker *w, CaptureScope *scope, TableCapture *table, MemoryContext call_cxt)
 {
 	memset(w, 0, sizeof *w);
 	w->scope = scope;
 	w->table = table;
+	w->call_cxt = call_cxt;
+	if (table->pins_output) {
+		// text-compared links print the child's values: in one canonical
+		// form, whatever the writer's settings (runs use the same)
+		w->guc_level = NewGUCNestLevel();
+		w->gucs_pinned = true;
+		sunsync::pg::pin_output_settings(true);
+	}
 }
 
 void walker_end(Walker *w)
@@ -242,20 +276,22 @@ void walker_end(Walker *w)
 	}
 	if (w->root_slot)
 		ExecDropSingleTupleTableSlot(w->root_slot);
-	if (w->latest)
-		UnregisterSnapshot(w->latest);
+	if (w->gucs_pinned)
+		AtEOXact_GUC(false, w->guc_level);
 	memset(w, 0, sizeof *w);
 }
 
-Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link, bool need_value)
+Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool need_value)
 {
 	TableCapture *tc = w->table;
-	*null_link = false;
 	if (tc->is_root) {
 		if (tc->to_root == nullptr)
 			return owner_of_root_row(w, row);
-		if (w->root_slot == nullptr)
+		if (w->root_slot == nullptr) {
+			MemoryContext old = MemoryContextSwitchTo(w->call_cxt);
 			w->root_slot = MakeSingleTupleTableSlot(w->scope->root_desc, &TTSOpsVirtual);
+			MemoryContextSwitchTo(old);
+		}
 		return owner_of_root_row(w, execute_attr_map_slot(tc->to_root->attrMap, row, w->root_slot));
 	}
 	Path *p = &tc->paths[path];
@@ -263,6 +299,7 @@ Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link, bool
 	CacheKey key;
 	uint64 stamp = 0;
 	bool cacheable = false;
+	Owner none{};
 	for (int k = 0; k < p->nhops; k++) {
 		Hop *h = &p->hops[k];
 		Datum values[max_cols];
@@ -270,35 +307,41 @@ Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link, bool
 			bool isnull;
 			values[i] = slot_getattr(cur, h->child_att[i], &isnull);
 			if (isnull) {
-				*null_link = k == 0;
-				return Owner{};
+				none.status = k == 0 ? OwnerStatus::NullLink : OwnerStatus::NoParent;
+				return none;
 			}
 		}
 		// the owner of the first parent, found before (see owner_cache.hpp)
 		if (k == 0 && !need_value && cache_usable(&stamp) &&
-			cache_key(&key, h->parent, h->ncols, values, h->child_byval, h->child_len)) {
+			cache_key(&key, h, p->above_id, values)) {
 			cacheable = true;
 			Owner o{};
 			if (cache_get(key, &o.hash)) {
-				o.found = true;
+				o.status = OwnerStatus::Found;
 				return o;
 			}
 		}
 		HopState *st = state_of(w, path, k);
 		cur = h->lookup == Lookup::Query ? query_lookup(w, h, st, values) : index_lookup(w, h, st, values);
-		if (cur == nullptr)
-			return Owner{};
+		if (w->restart) {
+			none.status = OwnerStatus::Restart;
+			return none;
+		}
+		if (cur == nullptr) {
+			none.status = OwnerStatus::NoParent;
+			return none;
+		}
 	}
 	Owner o = owner_of_root_row(w, cur);
-	if (cacheable && o.found)
+	if (cacheable && o.status == OwnerStatus::Found)
 		cache_put(key, o.hash, stamp);
 	return o;
 }
 
 bool same_owner(const Walker *w, const Owner &a, const Owner &b)
 {
-	if (!a.found || !b.found)
-		return a.found == b.found;
+	if (a.status != OwnerStatus::Found || b.status != OwnerStatus::Found)
+		return a.status == b.status;
 	if (a.hash != b.hash)
 		return false;
 	if (!a.has_value || !b.has_value)

@@ -8,7 +8,10 @@
 // (engine/settle.hpp).  SnapshotSelf is not an MVCC snapshot, so these
 // reads take no SSI predicate locks: a SERIALIZABLE writer gets no
 // serialization failure from sunsync.  The privileges of the writer do not
-// matter (as for PostgreSQL's own foreign-key checks).
+// matter (as for PostgreSQL's own foreign-key checks).  A parent is locked
+// (ACCESS SHARE, until the writer's transaction ends, as a foreign-key
+// check locks it) only when the cache of owners (owner_cache.hpp) does not
+// answer.
 //
 // Hot path: plain C data, PostgreSQL called directly, no C++ object alive.
 #pragma once
@@ -32,32 +35,40 @@ struct HopState {
 struct Walker {
 	CaptureScope *scope;
 	TableCapture *table;
-	HopState *states; // [path][hop], allocated on first use
+	MemoryContext call_cxt; // lives for the call (rows use a context of their own)
+	HopState *states;       // [path][hop], allocated on first use
 	int max_hops;
 	TupleTableSlot *root_slot; // the root's row type, for a partition of the root
-	Snapshot latest;           // for Query lookups
-	bool connected;            // SPI, for Query lookups
+	bool restart;              // the compiled scope went stale under us
+	bool gucs_pinned;          // owner_expr calls functions of users: settings nest level
+	int guc_level;
+};
+
+enum class OwnerStatus : uint8 {
+	Found,
+	NullLink,  // a link column of the row is NULL: it hangs from nothing
+	NoParent,  // a parent row is missing (a declared link, a deferred key)
+	NullOwner, // owner_expr gave NULL: the row belongs to no owner
+	Restart,   // the scope changed while we looked: start the call again
 };
 
 struct Owner {
-	bool found;
+	OwnerStatus status;
 	uint32 hash;
 	bool has_value; // false when the cache answered (hash only)
-	Datum value;    // in the trigger call's memory context
-	bool isnull;
+	Datum value;    // in the row's memory context
 };
 
-void walker_begin(Walker *w, CaptureScope *scope, TableCapture *table);
+void walker_begin(Walker *w, CaptureScope *scope, TableCapture *table, MemoryContext call_cxt);
 void walker_end(Walker *w);
 
 // The owner of a row of w->table (a slot of the trigger relation's type)
-// by path p (ignored for the root).  found is false when a link is NULL
-// (null_link) or a parent row is missing.  Without need_value, only found
+// by path p (ignored for the root).  Without need_value, only the status
 // and hash are set, and the cache of parents' owners may answer.
-Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool *null_link, bool need_value = false);
+Owner find_owner(Walker *w, TupleTableSlot *row, int path, bool need_value = false);
 
-// Whether two owners are the same: by value when both have one (binary
-// images), else by hash.
+// Whether two found owners are the same: by value when both have one
+// (binary images), else by hash.
 bool same_owner(const Walker *w, const Owner &a, const Owner &b);
 
 } // namespace sunsync::capture

@@ -57,7 +57,7 @@ int current_queue()
 	// after a start: the catalog says, and shared memory keeps it
 	int cur = 0;
 	pg::from_callback([&cur] {
-		pg::Spi spi;
+		pg::Spi spi(pg::Spi::latest);
 		pg::CatalogOwnerScope as_owner;
 		cur = std::stoi(*spi.run("SELECT n FROM sunsync.queue_tables WHERE is_current").scalar());
 	});
@@ -86,13 +86,16 @@ void write_row(Recorder *r, Batch *b)
 {
 	if (b->nkeys == 0 && b->kind != kind::full)
 		return;
+	// the xid first: every writer of a table the worker retires has an xid
+	// below the horizon it reads after retiring it
+	FullTransactionId xid = GetTopFullTransactionId();
 	Relation queue = table_open(queue_table(r, current_queue()), RowExclusiveLock);
 	bytea *keys = static_cast<bytea *>(palloc(VARHDRSZ + b->keys.len));
 	SET_VARSIZE(keys, VARHDRSZ + b->keys.len);
 	memcpy(VARDATA(keys), b->keys.data, b->keys.len);
 	Datum values[7];
 	bool nulls[7] = {false, false, false, false, false, false, false};
-	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	values[0] = FullTransactionIdGetDatum(xid);
 	values[1] = Int32GetDatum(static_cast<int32>(b->hash));
 	values[2] = ObjectIdGetDatum(r->rel);
 	values[3] = CharGetDatum(b->kind);
@@ -114,10 +117,12 @@ Batch *batch_for(Recorder *r, uint32 hash, char k)
 	for (Batch *b = r->head; b; b = b->next)
 		if (b->hash == hash && b->kind == k)
 			return b;
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
 	auto *b = static_cast<Batch *>(palloc0(sizeof(Batch)));
 	b->hash = hash;
 	b->kind = k;
 	initStringInfo(&b->keys);
+	MemoryContextSwitchTo(old);
 	b->next = r->head;
 	r->head = b;
 	return b;
@@ -144,12 +149,15 @@ void build_key(Recorder *r, TableCapture *tc, TupleTableSlot *row)
 
 } // namespace
 
-void recorder_begin(Recorder *r, CaptureScope *scope, Oid rel)
+void recorder_begin(Recorder *r, CaptureScope *scope, Oid rel, MemoryContext cxt)
 {
 	r->scope = scope;
 	r->rel = rel;
+	r->cxt = cxt;
 	r->head = nullptr;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
 	initStringInfo(&r->key);
+	MemoryContextSwitchTo(old);
 }
 
 void record_key(Recorder *r, TableCapture *tc, TupleTableSlot *row, uint32 hash, char k)
@@ -182,7 +190,7 @@ void record_full(Recorder *r, uint32 hash)
 void record_full_for_everyone(Oid rel)
 {
 	Recorder r;
-	recorder_begin(&r, nullptr, rel);
+	recorder_begin(&r, nullptr, rel, CurrentMemoryContext);
 	record_full(&r, 0);
 	recorder_flush(&r);
 }

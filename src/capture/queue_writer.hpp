@@ -35,11 +35,12 @@ struct Batch;
 struct Recorder {
 	CaptureScope *scope;
 	Oid rel;     // what the entries name
+	MemoryContext cxt; // of the call: batches outlive each row's context
 	Batch *head; // one per (owner hash, kind)
 	StringInfoData key;
 };
 
-void recorder_begin(Recorder *r, CaptureScope *scope, Oid rel);
+void recorder_begin(Recorder *r, CaptureScope *scope, Oid rel, MemoryContext cxt);
 // Appends the key of `row` (the trigger relation's type) to (hash, kind).
 void record_key(Recorder *r, TableCapture *tc, TupleTableSlot *row, uint32 hash, char kind);
 // Whether the keys of two rows differ.

@@ -9,6 +9,8 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "access/xact.h"
 #include "utils/syscache.h"
 }
 
@@ -30,11 +32,16 @@ const Value &Result::scalar() const
 	return rows[0][0];
 }
 
-Spi::Spi() : uncaught_at_start_(std::uncaught_exceptions())
+Spi::Spi(Snapshot snapshot) : uncaught_at_start_(std::uncaught_exceptions()), latest_(snapshot == latest)
 {
-	guard([] {
+	bool latest = latest_;
+	guard([latest] {
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
+		if (latest) {
+			CommandCounterIncrement();
+			PushActiveSnapshot(GetLatestSnapshot());
+		}
 	});
 }
 
@@ -45,7 +52,12 @@ Spi::~Spi()
 	if (std::uncaught_exceptions() > uncaught_at_start_)
 		return;
 	try {
-		guard([] { SPI_finish(); });
+		bool latest = latest_;
+		guard([latest] {
+			if (latest)
+				PopActiveSnapshot();
+			SPI_finish();
+		});
 	} catch (...) {
 	}
 }
@@ -79,7 +91,9 @@ Result Spi::run(const char *sql, const std::vector<Param> &params)
 						  : (Datum) 0;
 		}
 		nulls[nargs] = '\0';
-		int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+		// read-only statements run in the active snapshot, which is the
+		// latest one when asked
+		int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, latest_, 0);
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 		result.processed = SPI_processed;

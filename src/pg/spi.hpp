@@ -54,7 +54,11 @@ struct Result {
 
 class Spi {
 public:
-	Spi();
+	// latest: read with the latest snapshot (read-only statements), not the
+	// caller's transaction snapshot: what a REPEATABLE READ writer's old
+	// snapshot would hide (a scope changed since) must be seen.
+	enum Snapshot { transaction, latest };
+	explicit Spi(Snapshot snapshot = transaction);
 	~Spi();
 	Spi(const Spi &) = delete;
 	Spi &operator=(const Spi &) = delete;
@@ -66,6 +70,7 @@ public:
 
 private:
 	int uncaught_at_start_;
+	bool latest_ = false;
 };
 
 // Runs internal catalog statements as the owner of schema sunsync, with a

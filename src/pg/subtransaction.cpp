@@ -40,3 +40,17 @@ Subtransaction::~Subtransaction()
 }
 
 } // namespace sunsync::pg
+
+namespace sunsync::pg {
+
+bool ends_the_statement(const std::string &sqlstate)
+{
+	if (sqlstate.size() != 5)
+		return false;
+	std::string cls = sqlstate.substr(0, 2);
+	// 57: canceled, terminated; 40: deadlock, serialization; 53: out of
+	// memory or disk; 25: the transaction is failed; 55P03: lock timeout
+	return cls == "57" || cls == "40" || cls == "53" || cls == "25" || sqlstate == "55P03";
+}
+
+} // namespace sunsync::pg

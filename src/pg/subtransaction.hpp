@@ -29,9 +29,14 @@ private:
 };
 
 // Runs f in a subtransaction; false (and nothing of f kept) when it raised
-// a sunsync::Error, which goes to *error when given.
+// a sunsync::Error, which goes to *error when given.  What ends the
+// statement whoever catches it (a cancel, a timeout, a deadlock, a lock
+// not available, out of memory, a failed transaction) is raised again.
 template <typename F>
 bool in_subtransaction(F &&f, std::string *error = nullptr);
+
+// Whether an error of this SQLSTATE must reach the caller's statement.
+bool ends_the_statement(const std::string &sqlstate);
 
 } // namespace sunsync::pg
 
@@ -46,6 +51,8 @@ bool sunsync::pg::in_subtransaction(F &&f, std::string *error)
 		sub.commit();
 		return true;
 	} catch (const Error &e) {
+		if (ends_the_statement(e.sqlstate()))
+			throw;
 		if (error)
 			*error = e.message();
 		return false;

@@ -27,7 +27,7 @@ namespace sunsync::scope {
 
 namespace {
 
-enum class Problem { None, NotOneExpression, Aggregate, Subquery, SetReturning, Volatile };
+enum class Problem { None, NotOneExpression, Aggregate, Subquery, SetReturning, Mutable };
 
 // Only a SELECT with one target and our one FROM item may come out of the
 // wrapper; anything else means the text escaped its parentheses.
@@ -174,8 +174,8 @@ OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string 
 				problem = Problem::Subquery;
 			else if (query->hasTargetSRFs)
 				problem = Problem::SetReturning;
-			else if (contain_volatile_functions(target))
-				problem = Problem::Volatile;
+			else if (contain_mutable_functions(target))
+				problem = Problem::Mutable;
 			if (problem != Problem::None)
 				return;
 			pg_plan_query(query, sql, CURSOR_OPT_PARALLEL_OK, nullptr);
@@ -203,9 +203,11 @@ OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string 
 				  "The owner of a row must follow from the root row's own columns.");
 	case Problem::SetReturning:
 		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must not return a set");
-	case Problem::Volatile:
-		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must not be volatile",
-				  "A row's owner must be the same each time it is computed.");
+	case Problem::Mutable:
+		pg::raise(sqlstate::invalid_parameter_value, "owner_expr must be immutable",
+				  "A row's owner must be the same each time and in every session it is computed, "
+				  "as for an index expression.",
+				  "Functions it calls must be marked IMMUTABLE.");
 	}
 	return {deparsed, type, collation};
 }

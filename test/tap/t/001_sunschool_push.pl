@@ -91,6 +91,10 @@ is($source->safe_psql('app', "SELECT status FROM sunsync_configs WHERE id = $id"
 is($source->safe_psql('app', "SELECT sunsync_push($id)"), 'IN_PROGRESS', 'a second push while running');
 $caller->query_safe('COMMIT');
 $caller->quit;
+# (a full sync settles first: its first attempt passes 'preparing target'
+# too, so wait until the run is really held by the target's lock)
+ok($target->poll_query_until('family1', "SELECT count(*) > 0 FROM pg_locks WHERE NOT granted"),
+	'the run waits for the lock on the target');
 ok($source->poll_query_until('app', "SELECT phase = 'preparing target' FROM sunsync_progress WHERE config_id = $id"),
 	'sunsync_progress shows the run waiting on the target');
 like($source->safe_psql('app', "SELECT pid > 0, tables_total FROM sunsync_progress WHERE config_id = $id"),
