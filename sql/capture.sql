@@ -39,6 +39,8 @@ RESET client_min_messages;
 -- the four triggers; nothing else does.
 SELECT tgrelid::regclass AS "table", string_agg(tgname, ', ' ORDER BY tgname) AS triggers
   FROM pg_trigger WHERE tgname LIKE 'sunsync_capture%' GROUP BY 1 ORDER BY 1::text;
+-- they fire always: under session_replication_role = replica too
+SELECT DISTINCT tgenabled FROM pg_trigger WHERE tgname LIKE 'sunsync_capture%';
 -- they go with the extension's function (DROP EXTENSION), not the other way
 SELECT DISTINCT d.deptype FROM pg_depend d JOIN pg_trigger t ON t.oid = d.objid
  WHERE d.classid = 'pg_trigger'::regclass AND d.refobjid = 'sunsync.capture()'::regprocedure
@@ -95,6 +97,25 @@ SELECT scope_version AS before FROM sunsync.root \gset
 ALTER TABLE cap.toys DISABLE TRIGGER sunsync_capture_update;
 ALTER TABLE cap.toys ENABLE TRIGGER sunsync_capture_update;
 SELECT scope_version - :before AS versions_later FROM sunsync.root;
+-- (enabled again, it fires always again)
+SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'cap.toys'::regclass AND tgname = 'sunsync_capture_update';
+-- a primary key redefined: queued keys are read by the key they were written with
+SELECT scope_version AS before FROM sunsync.root \gset
+ALTER TABLE cap.notes DROP CONSTRAINT notes_pkey;
+ALTER TABLE cap.notes ADD PRIMARY KEY (id);
+SELECT scope_version - :before AS versions_later FROM sunsync.root;
+-- other triggers of the table are none of sunsync's business
+CREATE TRIGGER skip_same BEFORE UPDATE ON cap.toys FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
+SELECT scope_version AS before FROM sunsync.root \gset
+ALTER TABLE cap.toys DISABLE TRIGGER skip_same;
+SELECT scope_version - :before AS versions_later FROM sunsync.root;
+DROP TRIGGER skip_same ON cap.toys;
+-- a write under session_replication_role = replica is captured
+SELECT count(*) AS before FROM queue \gset
+SET session_replication_role = replica;
+UPDATE cap.toys SET label = 'replica' WHERE id = 7;  -- owner 1's
+RESET session_replication_role;
+SELECT count(*) - :before AS new_entries FROM queue;
 -- a new partition gets the triggers
 CREATE TABLE cap.events_2027 PARTITION OF cap.events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
 SELECT count(*) AS triggers_on_new_partition FROM pg_trigger

@@ -224,7 +224,7 @@ std::string why_full_sync(pg::Spi &spi, const Config &cfg, const std::optional<T
 	if (!r.empty() && *r.rows[0][1] == "t")
 		return "the target's record is ahead of this database";
 	if (auto table = scope::table_without_capture(spi))
-		return "the capture triggers of table " + *table + " are missing or disabled";
+		return "the capture triggers of table " + *table + " are missing, disabled or not ENABLE ALWAYS";
 	return {};
 }
 

@@ -7,11 +7,13 @@
 #include "scope/owner_expr.hpp"
 
 extern "C" {
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -74,6 +76,19 @@ void depend_automatically(Oid trigger, Oid function)
 	});
 }
 
+// ENABLE ALWAYS: writes made under session_replication_role = replica (a
+// subscriber's apply worker, bulk loaders) are captured too.  Done here
+// rather than by ALTER TABLE, which would fire sunsync's own DDL trigger.
+void fire_always(Oid rel, const std::string &trigger)
+{
+	pg::guard([&] {
+		Relation r = table_open(rel, ShareRowExclusiveLock);
+		EnableDisableTrigger(r, trigger.c_str(), TRIGGER_FIRES_ALWAYS, false, ShareRowExclusiveLock);
+		table_close(r, NoLock);
+		CommandCounterIncrement();
+	});
+}
+
 } // namespace
 
 void sync_capture_triggers(pg::Spi &spi)
@@ -85,13 +100,16 @@ void sync_capture_triggers(pg::Spi &spi)
 	for (const auto &r : spi.run(scope_relations_sql).rows)
 		wanted[pg::oid_of(r[0])] = *r[1];
 	std::map<Oid, std::set<std::string>> present;
+	std::map<Oid, std::set<std::string>> origin_only; // ENABLE'd, not ENABLE ALWAYS
 	std::map<Oid, std::string> present_names;
-	for (const auto &r : spi.run("SELECT t.tgrelid, t.tgname, t.tgrelid::pg_catalog.regclass::pg_catalog.text "
-								 "FROM pg_catalog.pg_trigger t WHERE t.tgfoid = $1::pg_catalog.oid",
+	for (const auto &r : spi.run("SELECT t.tgrelid, t.tgname, t.tgrelid::pg_catalog.regclass::pg_catalog.text, "
+								 "t.tgenabled = 'O' FROM pg_catalog.pg_trigger t WHERE t.tgfoid = $1::pg_catalog.oid",
 								 {fn})
 							 .rows) {
 		present[pg::oid_of(r[0])].insert(*r[1]);
 		present_names[pg::oid_of(r[0])] = *r[2];
+		if (*r[3] == "t")
+			origin_only[pg::oid_of(r[0])].insert(*r[1]);
 	}
 	for (const auto &[rel, names] : present) {
 		if (wanted.count(rel))
@@ -113,11 +131,15 @@ void sync_capture_triggers(pg::Spi &spi)
 		const auto &have = present[rel];
 		for (const auto &k : kinds) {
 			std::string tg = std::string("sunsync_capture_") + k.suffix;
-			if (have.count(tg))
+			if (have.count(tg)) {
+				if (origin_only[rel].count(tg))
+					fire_always(rel, tg);
 				continue;
+			}
 			spi.run(("CREATE TRIGGER " + tg + " AFTER " + k.event + " ON " + name + k.referencing +
 					 " FOR EACH STATEMENT EXECUTE FUNCTION sunsync.capture()")
 						.c_str());
+			fire_always(rel, tg);
 			Oid trigger = pg::oid_of(spi.run("SELECT oid FROM pg_catalog.pg_trigger WHERE tgrelid = $1::pg_catalog.oid "
 											 "AND tgname = $2",
 											 {std::to_string(rel), tg})
@@ -133,7 +155,7 @@ std::optional<std::string> table_without_capture(pg::Spi &spi)
 	pg::CatalogOwnerScope as_owner;
 	auto r = spi.run(("SELECT s.regclass FROM (" + std::string(scope_relations_sql) +
 					  ") s(oid, regclass) WHERE (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t "
-					  "WHERE t.tgrelid = s.oid AND t.tgfoid = $1::pg_catalog.oid AND t.tgenabled IN ('O', 'A') "
+					  "WHERE t.tgrelid = s.oid AND t.tgfoid = $1::pg_catalog.oid AND t.tgenabled = 'A' "
 					  "AND t.tgname LIKE 'sunsync\\_capture\\_%') < 4 LIMIT 1")
 						 .c_str(),
 					 {fn});

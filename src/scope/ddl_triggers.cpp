@@ -38,6 +38,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 }
 
+#include <cstring>
 #include <map>
 
 using namespace sunsync;
@@ -282,26 +283,42 @@ bool in_scope_or_partition_of(pg::Spi &spi, Oid relid)
 
 // What an ALTER TABLE means for change capture: rows that appear or go
 // without DML (ATTACH, DETACH PARTITION), capture triggers switched off or
-// on, a column (maybe a key) of another type: the next run of every
-// configuration is a full one.
+// on (by name, or all of them), a column (maybe a key) of another type, a
+// primary key added or dropped (queued keys are read by the key they were
+// written with): the next run of every configuration is a full one.
+bool names_capture_trigger(const AlterTableCmd *cmd)
+{
+	return cmd->name != nullptr && strncmp(cmd->name, "sunsync_capture_", strlen("sunsync_capture_")) == 0;
+}
+
 bool changes_what_capture_saw(AlterTableStmt *stmt)
 {
 	ListCell *lc;
 	foreach (lc, stmt->cmds) {
-		switch (lfirst_node(AlterTableCmd, lc)->subtype) {
+		auto *cmd = lfirst_node(AlterTableCmd, lc);
+		switch (cmd->subtype) {
 		case AT_AttachPartition:
 		case AT_DetachPartition:
 		case AT_DetachPartitionFinalize:
-		case AT_EnableTrig:
-		case AT_EnableAlwaysTrig:
-		case AT_EnableReplicaTrig:
-		case AT_DisableTrig:
 		case AT_EnableTrigAll:
 		case AT_DisableTrigAll:
 		case AT_EnableTrigUser:
 		case AT_DisableTrigUser:
 		case AT_AlterColumnType:
+		case AT_AddIndexConstraint:
+		case AT_DropConstraint:
 			return true;
+		case AT_EnableTrig:
+		case AT_EnableAlwaysTrig:
+		case AT_EnableReplicaTrig:
+		case AT_DisableTrig:
+			if (names_capture_trigger(cmd))
+				return true;
+			break;
+		case AT_AddConstraint:
+			if (cmd->def && IsA(cmd->def, Constraint) && castNode(Constraint, cmd->def)->contype == CONSTR_PRIMARY)
+				return true;
+			break;
 		default:
 			break;
 		}
