@@ -121,6 +121,17 @@ CREATE TABLE cap.events_2027 PARTITION OF cap.events FOR VALUES FROM ('2027-01-0
 SELECT count(*) AS triggers_on_new_partition FROM pg_trigger
  WHERE tgrelid = 'cap.events_2027'::regclass AND tgname LIKE 'sunsync_capture%';
 
+-- a partition dropped (its rows leave without DML), a capture trigger
+-- dropped: full syncs next, and the trigger is back
+SELECT scope_version AS before FROM sunsync.root \gset
+DROP TABLE cap.events_2027;
+SELECT scope_version - :before AS versions_later FROM sunsync.root;
+SELECT scope_version AS before FROM sunsync.root \gset
+DROP TRIGGER sunsync_capture_insert ON cap.toys;
+SELECT scope_version - :before AS versions_later FROM sunsync.root;
+SELECT count(*) AS toys_triggers FROM pg_trigger WHERE tgrelid = 'cap.toys'::regclass AND tgname LIKE 'sunsync_capture%';
+CREATE TABLE cap.events_2027 PARTITION OF cap.events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+
 -- The trigger function cannot be called directly.
 SELECT sunsync.capture();
 

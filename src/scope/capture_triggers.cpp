@@ -89,10 +89,21 @@ void fire_always(Oid rel, const std::string &trigger)
 	});
 }
 
+bool syncing = false;
+
+struct Syncing {
+	bool was = syncing;
+	Syncing() { syncing = true; }
+	~Syncing() { syncing = was; }
+};
+
 } // namespace
+
+bool syncing_capture_triggers() { return syncing; }
 
 void sync_capture_triggers(pg::Spi &spi)
 {
+	Syncing in_sync;
 	Oid function = capture_function();
 	std::string fn = std::to_string(function);
 	pg::CatalogOwnerScope as_owner;

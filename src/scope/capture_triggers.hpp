@@ -16,8 +16,12 @@ namespace sunsync::scope {
 // Creates the missing triggers and drops those no longer needed.
 void sync_capture_triggers(pg::Spi &spi);
 
+// Whether sync_capture_triggers is at work (its own DROP TRIGGER fires
+// sunsync's sql_drop trigger, which must leave it alone).
+bool syncing_capture_triggers();
+
 // A table of the scope whose four capture triggers are not all there and
-// enabled (ALTER TABLE ... DISABLE TRIGGER): changes to it may be missing
+// enabled ALWAYS (ALTER TABLE ... DISABLE TRIGGER): changes to it may be missing
 // from the queue, and only a full sync is exact.
 std::optional<std::string> table_without_capture(pg::Spi &spi);
 

@@ -10,7 +10,10 @@
 //  * a table, column or foreign key that a registered table's path crosses
 //    dropped: that table is unregistered, with a NOTICE naming it and what
 //    its path lost;
-//  * a column of the root that owner_expr uses dropped: the DDL fails.
+//  * a column of the root that owner_expr uses dropped: the DDL fails;
+//  * a capture trigger dropped (with a partition of a table in scope, or
+//    by DROP TRIGGER): a new scope version, and the trigger made again
+//    where it is still needed.
 //
 // ddl_command_end of CREATE TABLE ... PARTITION OF a table in scope: the
 // partition gets the capture triggers; of ALTER TABLE ... ATTACH / DETACH
@@ -86,8 +89,9 @@ bool forget_dropped_root(pg::Spi &spi)
 	return true;
 }
 
-// Unregisters the tables whose stored path crosses something that is gone.
-void unregister_broken_paths(pg::Spi &spi)
+// Unregisters the tables whose stored path crosses something that is gone;
+// whether it did.
+bool unregister_broken_paths(pg::Spi &spi)
 {
 	auto gone_registered = spi.run("DELETE FROM sunsync.tables t WHERE NOT EXISTS "
 								   "(SELECT FROM pg_catalog.pg_class c WHERE c.oid = t.table_name)");
@@ -118,8 +122,20 @@ void unregister_broken_paths(pg::Spi &spi)
 				   ", which was dropped",
 			   "Register it again with sunsync_add_table once it has a path to the root.");
 	}
-	if (!broken.empty() || gone_registered.processed > 0)
-		scope::scope_changed(spi);
+	if (broken.empty() && gone_registered.processed == 0)
+		return false;
+	scope::scope_changed(spi);
+	return true;
+}
+
+// A capture trigger went: DROP TABLE of a partition of a table in scope
+// (its rows left without DML), or DROP TRIGGER.  The next runs are full
+// ones, and the trigger is made again where its table is still in scope.
+bool capture_trigger_dropped(pg::Spi &spi)
+{
+	return spi.run("SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() "
+				   "WHERE object_type = 'trigger' AND object_identity LIKE 'sunsync\\_capture\\_% on %' LIMIT 1")
+			   .processed > 0;
 }
 
 // A column of the root that owner_expr needs may not go.
@@ -380,8 +396,11 @@ SUNSYNC_SQL_FUNCTION(sunsync_on_sql_drop)
 		PG_RETURN_VOID();
 	if (forget_dropped_root(spi))
 		PG_RETURN_VOID();
+	if (scope::syncing_capture_triggers())
+		PG_RETURN_VOID(); // sunsync dropping triggers it no longer needs
 	scope::adopt_restored_scope(spi);
 	check_owner_expr_survives(spi);
-	unregister_broken_paths(spi);
+	if (!unregister_broken_paths(spi) && capture_trigger_dropped(spi))
+		scope::scope_changed(spi);
 	PG_RETURN_VOID();
 }
