@@ -52,7 +52,7 @@ ALTER TABLE sunsync.configs ADD COLUMN owner_hash integer,
     ADD COLUMN applied_snapshot pg_catalog.pg_snapshot,
     ADD COLUMN settled_snapshot pg_catalog.pg_snapshot,
     ADD COLUMN next_attempt_at timestamptz,
-    ADD COLUMN lost_changes boolean NOT NULL DEFAULT false;
+    ADD COLUMN lost_horizon xid8;
 CREATE INDEX ON sunsync.configs (owner_hash);
 CREATE TABLE sunsync.queue_0 (
     txid         xid8 NOT NULL,

@@ -60,9 +60,10 @@ CREATE TABLE sunsync.configs (
     applied_snapshot      pg_catalog.pg_snapshot,
     settled_snapshot      pg_catalog.pg_snapshot,
     next_attempt_at       timestamptz,
-    -- changes it had not shipped were dropped (sunsync.queue_retention):
-    -- its next run is a full one
-    lost_changes          boolean NOT NULL DEFAULT false
+    -- changes it had not shipped were dropped (sunsync.queue_retention),
+    -- all written by transactions below this one: its runs are full ones
+    -- until one whose snapshot sees every transaction below it
+    lost_horizon          xid8
 );
 CREATE INDEX ON sunsync.configs (owner_hash);
 

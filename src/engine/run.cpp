@@ -15,6 +15,7 @@
 #include "pg/as_role.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
+#include "pg/wal_position.hpp"
 #include "remote/connection.hpp"
 #include "scope/capture_triggers.hpp"
 #include "scope/scope_refresh.hpp"
@@ -82,7 +83,7 @@ struct Config {
 	std::string owner, sealed, target_schema, source_id;
 	std::optional<int32> owner_hash;
 	pg::Value settled;        // this database's copy of the target's record
-	bool lost_changes = false; // changes it had not shipped were dropped
+	bool lost_changes = false; // changes it had not shipped were dropped (lost_horizon)
 	bool trusted = false;
 	bool restored_copy = false; // made in the database this one was restored from
 };
@@ -97,7 +98,7 @@ std::string start_run(const std::string &id, Config &cfg)
 		require_catalog_version(spi);
 		auto row = spi.run("SELECT owner, target_url_sealed, coalesce(target_schema, ''), "
 						   "created_by_superuser, source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source), "
-						   "owner_hash, (SELECT id FROM sunsync.source)::text, settled_snapshot::text, lost_changes "
+						   "owner_hash, (SELECT id FROM sunsync.source)::text, settled_snapshot::text, lost_horizon IS NOT NULL "
 						   "FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE",
 						   {id});
 		if (row.empty())
@@ -208,6 +209,9 @@ std::string why_full_sync(pg::Spi &spi, const Config &cfg, const std::optional<T
 {
 	if (!record)
 		return "the target has no record of this configuration";
+	if (!pg::on_current_history(record->source_position))
+		return "the target's record was made on another history of this database (before a point-in-time "
+			   "restore or a failover)";
 	if (record->scope_version != scope_version)
 		return "the scope changed";
 	if (cfg.lost_changes)
@@ -234,6 +238,8 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 {
 	Attempt a;
 	a.snapshot = *spi.run("SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text").scalar();
+	// after the snapshot: every commit it sees is before this position
+	a.record.source_position = pg::current_wal_position();
 	set_progress(slot, "reading scope", "", 0, 0);
 	Scope scope = load_scope(spi, cfg.owner, cfg.target_schema);
 	int64 version = std::stoll(*spi.run("SELECT scope_version FROM sunsync.root").scalar());
@@ -295,10 +301,13 @@ void record_success(const std::string &id, const std::string &run_id, const Atte
 {
 	in_transaction(false, [&] {
 		pg::Spi spi;
-		// a full sync covers whatever the queue dropped before it
+		// a full sync covers what the queue dropped before it only if its
+		// snapshot saw every transaction that wrote there (the queue may
+		// have dropped them while this run was under way)
 		spi.run("UPDATE sunsync.configs SET status = 'COMPLETED', last_sync_at = now(), last_error = NULL, "
 				"applied_snapshot = $2::pg_catalog.pg_snapshot, settled_snapshot = $3::pg_catalog.pg_snapshot, "
-				"lost_changes = lost_changes AND NOT $4::boolean WHERE id = $1::bigint",
+				"lost_horizon = CASE WHEN $4::boolean AND pg_catalog.pg_snapshot_xmin($3::pg_catalog.pg_snapshot) "
+				"OPERATOR(pg_catalog.>=) lost_horizon THEN NULL ELSE lost_horizon END WHERE id = $1::bigint",
 				{id, a.record.applied, a.record.settled, a.full ? "true" : "false"});
 		spi.run("UPDATE sunsync.history SET status = 'COMPLETED', finished_at = clock_timestamp(), "
 				"kind = $2, rows_upserted = $3::bigint, rows_deleted = $4::bigint WHERE run_id = $1::bigint",

@@ -40,7 +40,7 @@ std::optional<TargetRecord> read_record(remote::Connection &conn, const Scope &s
 	auto exists = conn.query("SELECT pg_catalog.to_regclass(" + quote_literal(table) + ") IS NOT NULL");
 	if (exists.empty() || exists[0][0] != std::optional<std::string>("t"))
 		return std::nullopt;
-	auto row = conn.query("SELECT applied_snapshot, settled_snapshot, scope_version FROM " + table +
+	auto row = conn.query("SELECT applied_snapshot, settled_snapshot, scope_version, source_position FROM " + table +
 						  " WHERE source_id = " + quote_literal(source_id) + "::pg_catalog.uuid AND config_id = " +
 						  std::to_string(config_id) + " FOR UPDATE");
 	if (row.empty() || !row[0][0] || !row[0][1] || !row[0][2])
@@ -49,6 +49,7 @@ std::optional<TargetRecord> read_record(remote::Connection &conn, const Scope &s
 	r.applied = *row[0][0];
 	r.settled = *row[0][1];
 	r.scope_version = std::stoll(*row[0][2]);
+	r.source_position = row[0][3].value_or("");
 	return r;
 }
 
@@ -59,17 +60,19 @@ void write_record(remote::Connection &conn, const Scope &scope, const std::strin
 	conn.exec("CREATE TABLE IF NOT EXISTS " + table +
 			  " (source_id uuid NOT NULL, config_id bigint NOT NULL, owner text NOT NULL, "
 			  "applied_snapshot text NOT NULL, settled_snapshot text NOT NULL, scope_version bigint NOT NULL, "
+			  "source_position text, "
 			  "updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(), PRIMARY KEY (source_id, config_id)); "
 			  "COMMENT ON TABLE " + table + " IS " +
 			  quote_literal("managed by sunsync: how far this copy has got; a row missing makes the next run a full sync"));
 	conn.exec("INSERT INTO " + table +
-			  " (source_id, config_id, owner, applied_snapshot, settled_snapshot, scope_version) VALUES (" +
+			  " (source_id, config_id, owner, applied_snapshot, settled_snapshot, scope_version, source_position) "
+			  "VALUES (" +
 			  quote_literal(source_id) + ", " + std::to_string(config_id) + ", " + quote_literal(owner) + ", " +
 			  quote_literal(record.applied) + ", " + quote_literal(record.settled) + ", " +
-			  std::to_string(record.scope_version) +
+			  std::to_string(record.scope_version) + ", " + quote_literal(record.source_position) +
 			  ") ON CONFLICT (source_id, config_id) DO UPDATE SET owner = EXCLUDED.owner, "
 			  "applied_snapshot = EXCLUDED.applied_snapshot, settled_snapshot = EXCLUDED.settled_snapshot, "
-			  "scope_version = EXCLUDED.scope_version, updated_at = pg_catalog.now()");
+			  "scope_version = EXCLUDED.scope_version, source_position = EXCLUDED.source_position, updated_at = pg_catalog.now()");
 }
 
 } // namespace sunsync::engine

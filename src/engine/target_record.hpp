@@ -17,6 +17,7 @@ namespace sunsync::engine {
 struct TargetRecord {
 	std::string applied, settled; // pg_snapshot text, see change_queue.hpp
 	int64 scope_version = 0;
+	std::string source_position; // pg/wal_position.hpp; empty when unknown
 };
 
 // The qualified name of the record table for this scope and configuration.

@@ -119,10 +119,13 @@ void maintain_queue()
 	for (const auto &t : retired) {
 		std::string table = "sunsync.queue_" + std::to_string(t.n);
 		// configurations whose settled snapshot does not see every entry
-		// they (or every owner) have there
-		std::string behind = "FROM sunsync.configs c WHERE c.settled_snapshot IS NOT NULL AND c.owner_hash IS NOT NULL "
+		// they (or every owner) have there; one without a settled snapshot
+		// yet (its first run under way, or its record not written back)
+		// sees none
+		std::string behind = "FROM sunsync.configs c WHERE c.owner_hash IS NOT NULL "
 							 "AND EXISTS (SELECT FROM " + table + " e WHERE e.owner_hash IN (c.owner_hash, 0) "
-							 "AND NOT pg_catalog.pg_visible_in_snapshot(e.txid, c.settled_snapshot))";
+							 "AND (c.settled_snapshot IS NULL "
+							 "OR NOT pg_catalog.pg_visible_in_snapshot(e.txid, c.settled_snapshot)))";
 		try {
 			in_transaction([&] {
 				pg::Spi spi;
@@ -130,7 +133,8 @@ void maintain_queue()
 				if (!consumed && !t.expired)
 					return;
 				if (!consumed)
-					spi.run(("UPDATE sunsync.configs SET lost_changes = true WHERE id IN (SELECT c.id " + behind + ")")
+					spi.run(("UPDATE sunsync.configs SET lost_horizon = GREATEST(lost_horizon, (SELECT horizon FROM "
+							 "sunsync.queue_tables WHERE n = " + std::to_string(t.n) + ")) WHERE id IN (SELECT c.id " + behind + ")")
 								.c_str());
 				// lock_timeout is 1ms: a run reading it keeps it for next time
 				spi.run(("TRUNCATE " + table).c_str());

@@ -6,7 +6,7 @@
 // once no transaction below its horizon runs and every configuration's
 // settled snapshot sees every entry it has there, or once it is older than
 // sunsync.queue_retention: the configurations that had not shipped it are
-// marked lost_changes (their next run is a full one).  The floor (the
+// marked lost_horizon (their runs are full ones until one sees past it).  The floor (the
 // highest horizon emptied) is what a run checks a target record against
 // when that record is not the one this database last saw (a target
 // restored from a backup, say).

@@ -20,8 +20,10 @@ sub repo_file { return slurp_file("$root/$_[0]"); }
 sub new_source
 {
 	my ($name, @conf) = @_;
+	# a hash first: options for init (allows_streaming => 1, say)
+	my %init = ref $conf[0] eq 'HASH' ? %{ shift @conf } : ();
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%init);
 	$node->append_conf('postgresql.conf', join("\n",
 		"shared_preload_libraries = 'sunsync'",
 		"sunsync.allow_private_targets = on",
