@@ -13,6 +13,7 @@
 #include "engine/target_record.hpp"
 #include "engine/target_schema.hpp"
 #include "pg/as_role.hpp"
+#include "pg/canonical_output.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "pg/wal_position.hpp"
@@ -173,6 +174,10 @@ void in_locked_snapshot(ReadSet &reads, F &&f)
 		in_transaction(
 			true,
 			[&] {
+				// values printed as text (links compared by text, as the
+				// capture trigger prints them; COPY in text form) read the
+				// same whatever the database's or role's settings
+				pg::guard([] { pg::pin_output_settings(false); });
 				pg::Spi spi;
 				if (ReadSet now = relations_to_read(spi); now != reads) {
 					reads = std::move(now);

@@ -40,7 +40,8 @@ const TriggerKind kinds[] = {
 	{"truncate", "TRUNCATE", ""},
 };
 
-// Every relation that needs the triggers, with its name.
+// Every relation that needs the triggers, with its name, and whether it is a
+// foreign table (a partition on another server: no trigger, full syncs).
 const char *const scope_relations_sql =
 	"WITH RECURSIVE scope(oid) AS ("
 	"  SELECT table_name::pg_catalog.oid FROM sunsync.tables "
@@ -52,7 +53,8 @@ const char *const scope_relations_sql =
 	"   WHERE c.relkind IN ('r', 'p') "
 	"  UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid "
 	"    JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid WHERE c.relispartition"
-	") SELECT oid, oid::pg_catalog.regclass::pg_catalog.text FROM tree";
+	") SELECT tree.oid, tree.oid::pg_catalog.regclass::pg_catalog.text, c.relkind = 'f' "
+	"FROM tree JOIN pg_catalog.pg_class c ON c.oid = tree.oid";
 
 Oid capture_function()
 {
@@ -109,7 +111,8 @@ void sync_capture_triggers(pg::Spi &spi)
 	pg::CatalogOwnerScope as_owner;
 	std::map<Oid, std::string> wanted;
 	for (const auto &r : spi.run(scope_relations_sql).rows)
-		wanted[pg::oid_of(r[0])] = *r[1];
+		if (*r[2] != "t") // a foreign partition cannot carry them: its table counts as uncaptured
+			wanted[pg::oid_of(r[0])] = *r[1];
 	std::map<Oid, std::set<std::string>> present;
 	std::map<Oid, std::set<std::string>> origin_only; // ENABLE'd, not ENABLE ALWAYS
 	std::map<Oid, std::string> present_names;

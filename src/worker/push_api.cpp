@@ -101,19 +101,25 @@ void refuse_wait_that_cannot_end(pg::Spi &spi, const std::string &id)
 
 // This session waits for a run (ticket): the run must not wait for this
 // session's transaction in turn (engine/settle.hpp).
+// A session waiting for a run, known to the run (engine/settle.hpp refuses
+// to wait for the transaction of a session that waits for it).  Claimed
+// under the same lock that queues or joins the run, so that no run can
+// start without knowing about it.
 class WaiterEntry {
 public:
-	explicit WaiterEntry(uint64 ticket)
+	WaiterEntry() = default;
+	// with the shared-state lock held; false when every entry is taken
+	bool claim_locked()
 	{
-		shm::Locked lock(LW_EXCLUSIVE);
 		for (auto &w : shm::shared()->waiters)
-			if (w.ticket == 0) {
-				w.ticket = ticket;
+			if (w.ticket == 0 && w.pid == 0) {
 				w.pid = MyProcPid;
 				entry_ = &w;
-				return;
+				return true;
 			}
+		return false;
 	}
+	void set_ticket_locked(uint64 ticket) { entry_->ticket = ticket; }
 	~WaiterEntry()
 	{
 		if (!entry_)
@@ -152,7 +158,16 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 	shm::Shared *sh = require_shared();
 
 	uint64 ticket = 0;
-	bool queue_full = false;
+	bool queue_full = false, waiters_full = false;
+	WaiterEntry waiting;
+	{
+		shm::Locked lock(LW_EXCLUSIVE);
+		if (wait && !waiting.claim_locked())
+			waiters_full = true;
+	}
+	if (waiters_full)
+		pg::raise("53400", "too many sessions are waiting for pushes", {},
+				  "Push without wait, and watch sunsync_configs.status.");
 	{
 		shm::Locked lock(LW_EXCLUSIVE);
 		// A push while a run is queued or in flight joins that run; one that
@@ -180,6 +195,8 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 			} else
 				queue_full = true;
 		}
+		if (wait && !queue_full)
+			waiting.set_ticket_locked(ticket);
 		shm::want_database(MyDatabaseId, true);
 	}
 	if (queue_full)
@@ -191,7 +208,6 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 
 	// The launcher may be restarting (the postmaster starts it again within
 	// seconds); a request it never picks up is not waited for forever.
-	WaiterEntry waiting(ticket);
 	Waited outcome;
 	int seconds_without_launcher = 0;
 	for (;;) {
