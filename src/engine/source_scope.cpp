@@ -308,11 +308,30 @@ std::string select_sql(const TableSpec &t) { return select_list(t) + t.from_sql;
 
 std::string select_by_keys_sql(const TableSpec &t, const std::string &condition)
 {
+	// the root: its owner filter and its keys are on the same table
+	if (t.hops.empty())
+		return select_sql(t) + " AND " + condition;
 	// OFFSET 0 keeps the subquery apart: the rows are found by their keys,
 	// then joined up (a planner that misjudges an owner's share of the
-	// table would otherwise scan all of its rows and filter by the keys)
-	return select_list(t) + " FROM (SELECT * FROM " + t.source + " WHERE " + condition + " OFFSET 0) t0" + t.joins +
-		   " WHERE " + t.owner_filter;
+	// table would otherwise scan all of its rows and filter by the keys).
+	// It reads only what is replicated and the path's columns, as a full
+	// sync does: an excluded column may be one the author cannot read.
+	std::vector<std::string> names;
+	auto add = [&names](const std::string &n) {
+		if (std::find(names.begin(), names.end(), n) == names.end())
+			names.push_back(n);
+	};
+	for (const auto &c : t.columns)
+		add(c.name);
+	for (const auto &k : t.primary_key)
+		add(k);
+	for (const auto &[child, parent] : t.hops.front().columns)
+		add(child);
+	std::string inner;
+	for (const auto &n : names)
+		inner += (inner.empty() ? "t0." : ", t0.") + pg_quote_ident(n);
+	return select_list(t) + " FROM (SELECT " + inner + " FROM " + t.source + " WHERE " + condition + " OFFSET 0) t0" +
+		   t.joins + " WHERE " + t.owner_filter;
 }
 
 } // namespace sunsync::engine
