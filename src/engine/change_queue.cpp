@@ -57,23 +57,73 @@ std::vector<std::string> split_keys(const std::string &blob, int nkeys, int *nco
 	return keys;
 }
 
-ChangeBatch read_changes(pg::Spi &spi, int32 owner_hash, const Position &from, bool with_orphans, uint64 max_keys)
+namespace {
+
+// The entries of an owner (and of every owner) not in the target yet, over
+// the three queue tables: `columns` of each.  The settled snapshot is the
+// older of the two: its xmin bounds the index scan.
+std::string queue_sql(const std::string &columns, const std::string &extra = {})
 {
-	ChangeBatch batch;
-	// the settled snapshot is the older of the two: its xmin bounds the index scan
 	std::string sql;
 	for (int n = 0; n < 3; n++) {
 		if (n)
 			sql += " UNION ALL ";
-		sql += "SELECT rel, kind, nkeys, keys, "
-			   "((pg_catalog.date_part('epoch', recorded_at) - 946684800) * 1000000)::pg_catalog.int8 "
-			   "FROM sunsync.queue_" + std::to_string(n) +
-			   " WHERE owner_hash IN ($1::integer, 0)"
+		sql += "SELECT " + columns + " FROM sunsync.queue_" + std::to_string(n) +
+			   " WHERE owner_hash IN ($1::integer, 0)" + extra +
 			   "   AND ($2::pg_catalog.pg_snapshot IS NULL"
 			   "        OR (txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin($3::pg_catalog.pg_snapshot)"
 			   "            AND (NOT pg_catalog.pg_visible_in_snapshot(txid, $2::pg_catalog.pg_snapshot)"
 			   "                 OR (kind = 'm' AND NOT pg_catalog.pg_visible_in_snapshot(txid, $3::pg_catalog.pg_snapshot)))))";
 	}
+	return sql;
+}
+
+struct Backlog {
+	uint64 keys = 0; // before coalescing: an upper bound of the rows
+	uint64 entries = 0;
+	std::optional<TimestampTz> oldest;
+	bool full = false;
+};
+
+// Counted without reading a key (nor detoasting one).
+Backlog count_backlog(pg::Spi &spi, int32 owner_hash, const Position &from, bool with_orphans)
+{
+	std::string sql = "SELECT pg_catalog.sum(nkeys)::pg_catalog.int8, pg_catalog.count(*), "
+					  "((pg_catalog.date_part('epoch', pg_catalog.min(recorded_at)) - 946684800) * 1000000)::pg_catalog.int8, "
+					  "pg_catalog.bool_or(kind = 'f') FROM (" +
+					  queue_sql("nkeys, recorded_at, kind", with_orphans ? "" : " AND kind <> 'o'") + ") q";
+	pg::Value settled = from.settled ? from.settled : from.applied;
+	auto r = spi.run(sql.c_str(), {std::to_string(owner_hash), from.applied, settled});
+	Backlog b;
+	if (r.empty() || !r.rows[0][1] || *r.rows[0][1] == "0")
+		return b;
+	b.keys = r.rows[0][0] ? std::stoull(*r.rows[0][0]) : 0;
+	b.entries = std::stoull(*r.rows[0][1]);
+	if (r.rows[0][2])
+		b.oldest = std::stoll(*r.rows[0][2]);
+	b.full = r.rows[0][3] && *r.rows[0][3] == "t";
+	return b;
+}
+
+} // namespace
+
+ChangeBatch read_changes(pg::Spi &spi, int32 owner_hash, const Position &from, bool with_orphans, uint64 max_keys)
+{
+	ChangeBatch batch;
+	// a backlog too large to ship incrementally, or a large one that only
+	// a full sync repairs, is not read into memory
+	Backlog b = count_backlog(spi, owner_hash, from, with_orphans);
+	if (b.keys > max_keys || (b.full && b.keys > exact_pending_keys)) {
+		batch.entries = b.entries;
+		batch.oldest = b.oldest;
+		batch.keys_seen = b.keys;
+		batch.full = b.full;
+		batch.too_many = b.keys > max_keys;
+		// (moves matter only to an incremental run, which this is not)
+		return batch;
+	}
+	std::string sql = queue_sql("rel, kind, nkeys, keys, "
+								"((pg_catalog.date_part('epoch', recorded_at) - 946684800) * 1000000)::pg_catalog.int8");
 	pg::Value settled = from.settled ? from.settled : from.applied;
 	auto res = spi.run(sql.c_str(), {std::to_string(owner_hash), from.applied, settled});
 	for (const auto &r : res.rows) {
@@ -134,8 +184,10 @@ SUNSYNC_SQL_FUNCTION(sunsync_pending)
 						   {std::to_string(*id)});
 		if (!cfg.empty() && cfg.rows[0][0]) {
 			engine::Position from{cfg.rows[0][1], cfg.rows[0][2]};
-			engine::ChangeBatch b = engine::read_changes(spi, std::stoi(*cfg.rows[0][0]), from, false);
-			// beyond the limit, an upper bound (rows are not coalesced)
+			// beyond a small backlog, an upper bound (rows changed several
+			// times are not coalesced), counted without reading the keys
+			engine::ChangeBatch b =
+				engine::read_changes(spi, std::stoi(*cfg.rows[0][0]), from, false, engine::exact_pending_keys);
 			rows = b.too_many ? b.keys_seen : b.rows();
 			if (b.entries)
 				oldest = b.oldest;

@@ -45,6 +45,9 @@ struct Position {
 // max_keys keys the tables are dropped and too_many set (a full sync is
 // cheaper than shipping that many rows one by one).
 constexpr uint64 max_batch_keys = 1000000;
+// sunsync.pending counts rows exactly up to this many keys, then gives the
+// number of keys (an upper bound) without reading them
+constexpr uint64 exact_pending_keys = 10000;
 ChangeBatch read_changes(pg::Spi &spi, int32 owner_hash, const Position &from, bool with_orphans,
 						 uint64 max_keys = max_batch_keys);
 
