@@ -22,13 +22,14 @@ namespace sunsync::worker {
 namespace {
 
 template <typename F>
-void in_transaction(F &&f)
+void in_transaction(F &&f, const char *lock_timeout = "1ms")
 {
-	pg::guard([] {
+	pg::guard([lock_timeout] {
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
-		// a TRUNCATE never waits behind a run that reads the table
-		set_config_option("lock_timeout", "1ms", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+		// a TRUNCATE does not wait behind a run that reads the table
+		// (unless it has failed for long: see truncate_failures)
+		set_config_option("lock_timeout", lock_timeout, PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 		PushActiveSnapshot(GetTransactionSnapshot());
 	});
 	try {
@@ -42,6 +43,10 @@ void in_transaction(F &&f)
 		CommitTransactionCommand();
 	});
 }
+
+// per queue table: maintenance passes (one a second or so) in a row whose
+// TRUNCATE found it in use
+int truncate_failures[3] = {0, 0, 0};
 
 std::string next_xid()
 {
@@ -126,6 +131,11 @@ void maintain_queue()
 							 "AND EXISTS (SELECT FROM " + table + " e WHERE e.owner_hash IN (c.owner_hash, 0) "
 							 "AND (c.settled_snapshot IS NULL "
 							 "OR NOT pg_catalog.pg_visible_in_snapshot(e.txid, c.settled_snapshot)))";
+		// Runs that overlap, one after the other, could keep a 1 ms TRUNCATE
+		// out for good: after 60 failed passes it waits up to 5 s (runs
+		// that start meanwhile wait behind it; writers never touch a
+		// retired table).
+		bool insist = truncate_failures[t.n] >= 60;
 		try {
 			in_transaction([&] {
 				pg::Spi spi;
@@ -136,17 +146,18 @@ void maintain_queue()
 					spi.run(("UPDATE sunsync.configs SET lost_horizon = GREATEST(lost_horizon, (SELECT horizon FROM "
 							 "sunsync.queue_tables WHERE n = " + std::to_string(t.n) + ")) WHERE id IN (SELECT c.id " + behind + ")")
 								.c_str());
-				// lock_timeout is 1ms: a run reading it keeps it for next time
 				spi.run(("TRUNCATE " + table).c_str());
 				spi.run("UPDATE sunsync.queue_floor f SET floor = q.horizon FROM sunsync.queue_tables q "
 						"WHERE q.n = $1::integer AND q.horizon OPERATOR(pg_catalog.>) f.floor",
 						{std::to_string(t.n)});
 				spi.run("UPDATE sunsync.queue_tables SET since = NULL, horizon = NULL WHERE n = $1::integer",
 						{std::to_string(t.n)});
-			});
+			}, insist ? "5s" : "1ms");
+			truncate_failures[t.n] = 0;
 		} catch (const Error &e) {
 			if (e.sqlstate() != "55P03")
 				throw;
+			truncate_failures[t.n]++;
 		}
 	}
 
