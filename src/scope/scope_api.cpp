@@ -310,6 +310,10 @@ SUNSYNC_SQL_FUNCTION(sunsync_canonicalize_scope)
 	std::string expr;
 	{
 		pg::AsRole as_author(author);
+		// 0.1 accepted a STABLE owner_expr; 0.2's capture triggers need one
+		// that gives the same owner in every session: the update stops here
+		// (owner_expr must be immutable) until the root is set again
+		check_owner_expr(root->oid, root->owner_expr, "t0");
 		expr = canonical_owner_expr(root->oid, root->owner_expr);
 	}
 	std::vector<std::pair<Oid, std::string>> vias;

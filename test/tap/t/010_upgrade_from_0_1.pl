@@ -122,4 +122,17 @@ like($err, qr/schema mismatch: table public\.kid column id is NOT NULL on the ta
 	'a renamed key column is a schema mismatch on the target, named');
 $target->safe_psql('tenant', 'ALTER TABLE public.kid RENAME COLUMN id TO kid_id');
 is($source->safe_psql('old', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'a push once the target follows');
+# 0.1 accepted a STABLE owner_expr; the update refuses it, and says what to do
+$source->safe_psql('postgres', 'CREATE DATABASE stable_owner');
+$source->safe_psql('stable_owner', q{
+	CREATE EXTENSION sunsync VERSION '0.1';
+	CREATE TABLE fam (id int PRIMARY KEY, tz text);
+	INSERT INTO sunsync.root (root_table, owner_expr, set_by) VALUES ('fam', 'id::text || now()::date', 'postgres');
+	INSERT INTO sunsync.tables (table_name, via, exclude_columns, path, path_text, position, registered_by) VALUES
+	  ('fam', NULL, '{}', '[]', 'root', 1, 'postgres');
+});
+my ($rc, $out, $err) = $source->psql('stable_owner', 'ALTER EXTENSION sunsync UPDATE');
+like($err, qr/owner_expr must be immutable/, 'an update with a STABLE owner_expr fails with a clear error');
+is($source->safe_psql('stable_owner', "SELECT extversion FROM pg_extension WHERE extname = 'sunsync'"), '0.1',
+	'and leaves the extension at 0.1');
 done_testing();
