@@ -374,6 +374,11 @@ SUNSYNC_SQL_FUNCTION(sunsync_on_ddl_command_end)
 	pg::Spi spi;
 	if (!extension_catalog_exists(spi))
 		PG_RETURN_VOID();
+	// pg_restore adds keys, constraints and triggers after the data: the
+	// restored scope is adopted at its first use, once all of them exist
+	// (the adoption makes a new scope version anyway)
+	if (capture && scope::is_restored_scope(spi))
+		PG_RETURN_VOID();
 	scope::adopt_restored_scope(spi);
 	auto root = scope::load_root(spi);
 	if (!root)
