@@ -88,6 +88,7 @@ bool callbacks_registered = false;
 // (VACUUM of a scope table sends one) unless this changed
 std::string cached_by;
 Oid cached_owner_type = InvalidOid;
+bool owner_functions_changed = false; // then the owner cache is not trusted
 
 void on_relcache(Datum, Oid relid)
 {
@@ -100,11 +101,14 @@ void on_function(Datum, int, uint32 hashvalue)
 {
 	if (hashvalue == 0 || scope == nullptr || scope->nfuncs < 0) {
 		stale = true;
+		owner_functions_changed = true;
 		return;
 	}
 	for (int i = 0; i < scope->nfuncs; i++)
-		if (scope->func_hashes[i] == hashvalue)
+		if (scope->func_hashes[i] == hashvalue) {
 			stale = true;
+			owner_functions_changed = true;
+		}
 }
 
 struct RelEntry {
@@ -475,6 +479,11 @@ uint64 above_id(const Path &p, Oid root)
 		id = hash_bytes_uint32_extended(h.text_compare ? 1 : 0, id);
 		for (int i = 0; i < h.ncols; i++) {
 			id = hash_bytes_uint32_extended(static_cast<uint32>(h.parent_att[i]), id);
+			// the child's values are cached as images of its own types
+			// (a text-compared link from a date and one from an integer
+			// must not meet)
+			if (k == 0)
+				id = hash_bytes_uint32_extended(h.child_type[i], id);
 			if (k > 0)
 				id = hash_bytes_uint32_extended(static_cast<uint32>(h.child_att[i]), id);
 		}
@@ -602,6 +611,17 @@ void note_owner_functions(CaptureScope *s, Expr *expr)
 void build()
 {
 	discard();
+	// invalidations that arrive while this builds make it stale again; a
+	// build that fails leaves it stale
+	stale = false;
+	struct StaleUnlessBuilt {
+		bool built = false;
+		~StaleUnlessBuilt()
+		{
+			if (!built)
+				stale = true;
+		}
+	} outcome;
 	int64 version = 0;
 	Oid author = InvalidOid;
 	std::string owner_expr, fingerprint;
@@ -612,12 +632,16 @@ void build()
 		pg::CatalogOwnerScope as_owner;
 		description = load_description(spi, version, author, owner_expr, fingerprint);
 	}
-	if (fingerprint != cached_by) {
+	// a new scope version (a column rewritten, a key redefined), or a
+	// function owner_expr calls replaced: owners may have changed with it
+	fingerprint += std::to_string(version) + '\x1e';
+	if (fingerprint != cached_by || owner_functions_changed) {
 		cache_clear(); // computed along other paths, or by another owner_expr
 		cached_by = fingerprint;
 	}
+	owner_functions_changed = false;
 	if (!OidIsValid(description->root)) {
-		stale = false;
+		outcome.built = true;
 		return;
 	}
 	Oid catalog_owner = catalog_owner_role();
@@ -680,7 +704,7 @@ void build()
 		by_relid = hash_create("sunsync capture relations", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		MemoryContextSwitchTo(old);
 	});
-	stale = false;
+	outcome.built = true;
 }
 
 } // namespace

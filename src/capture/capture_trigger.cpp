@@ -131,11 +131,15 @@ bool record_row(Call *c, TupleTableSlot *row, char k, bool orphan_if_lost)
 	TableCapture *tc = c->tc;
 	int npaths = tc->is_root ? 1 : tc->npaths;
 	for (int p = 0; p < npaths; p++) {
+		MemoryContext old = MemoryContextSwitchTo(c->row_cxt);
 		Owner o = find_owner(&c->walker, row, p);
-		if (o.status == OwnerStatus::Restart)
-			return false;
-		record_owner(c, row, o, k, orphan_if_lost);
+		bool restart = o.status == OwnerStatus::Restart;
+		if (!restart)
+			record_owner(c, row, o, k, orphan_if_lost);
+		MemoryContextSwitchTo(old);
 		MemoryContextReset(c->row_cxt);
+		if (restart)
+			return false;
 	}
 	return true;
 }
@@ -228,7 +232,9 @@ bool on_update(Call *c, Tuplestorestate *olds, Tuplestorestate *news)
 		if (!tc->registered && !relevant)
 			continue;
 		for (int p = 0; p < npaths; p++) {
+			MemoryContext old = MemoryContextSwitchTo(c->row_cxt);
 			bool done = on_updated_row(c, c->old_slot, c->new_slot, p, relevant);
+			MemoryContextSwitchTo(old);
 			MemoryContextReset(c->row_cxt);
 			if (!done)
 				return false;

@@ -209,8 +209,10 @@ Owner owner_of_root_row(Walker *w, TupleTableSlot *root_row)
 {
 	CaptureScope *s = w->scope;
 	Owner o{};
-	if (s->owner_calls_user_code && !w->gucs_pinned) {
-		// a set_config() in the author's code must not outlive the call
+	if (!w->gucs_pinned) {
+		// a set_config() in the author's code (a function, a domain's
+		// check) must not outlive the call: once per call, when owner_expr
+		// runs at all
 		w->guc_level = NewGUCNestLevel();
 		w->gucs_pinned = true;
 	}

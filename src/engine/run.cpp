@@ -209,7 +209,19 @@ struct Attempt {
 };
 
 // Why the target cannot be brought up to date from its record, if so.
-std::string why_full_sync(pg::Spi &spi, const Config &cfg, const std::optional<TargetRecord> &record,
+// Whether the queue dropped changes this configuration had not shipped.
+// Read as of now, not in the run's snapshot: a TRUNCATE of the queue that
+// committed after the snapshot was taken (and before the run's locks) is
+// not MVCC-safe, and only its mark tells.
+bool lost_changes_now(int64 config_id)
+{
+	pg::Spi latest(pg::Spi::latest);
+	auto r = latest.run("SELECT lost_horizon IS NOT NULL FROM sunsync.configs WHERE id = $1::bigint",
+						{std::to_string(config_id)});
+	return !r.empty() && *r.rows[0][0] == "t";
+}
+
+std::string why_full_sync(pg::Spi &spi, const Config &cfg, int64 config_id, const std::optional<TargetRecord> &record,
 						  int64 scope_version, const std::string &snapshot)
 {
 	if (!record)
@@ -219,7 +231,7 @@ std::string why_full_sync(pg::Spi &spi, const Config &cfg, const std::optional<T
 			   "restore or a failover)";
 	if (record->scope_version != scope_version)
 		return "the scope changed";
-	if (cfg.lost_changes)
+	if (cfg.lost_changes || lost_changes_now(config_id))
 		return "changes it had not received were pruned (sunsync.queue_retention)";
 	// a record this database does not know (a target restored from a
 	// backup): only the floor says whether the queue still has its changes
@@ -233,7 +245,7 @@ std::string why_full_sync(pg::Spi &spi, const Config &cfg, const std::optional<T
 	if (!r.empty() && *r.rows[0][1] == "t")
 		return "the target's record is ahead of this database";
 	if (auto table = scope::table_without_capture(spi))
-		return "the capture triggers of table " + *table + " are missing, disabled or not ENABLE ALWAYS";
+		return "the capture triggers of table " + *table + " do not see all its writes (missing, disabled, not ENABLE ALWAYS, or a subscription writes to it)";
 	return {};
 }
 
@@ -256,7 +268,7 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 	add_missing_enum_labels(conn, scope);
 	conn.exec("BEGIN ISOLATION LEVEL READ COMMITTED");
 	std::optional<TargetRecord> record = read_record(conn, scope, cfg.source_id, config_id);
-	a.why_full = force_full ? "a full sync was asked for" : why_full_sync(spi, cfg, record, version, a.snapshot);
+	a.why_full = force_full ? "a full sync was asked for" : why_full_sync(spi, cfg, config_id, record, version, a.snapshot);
 	if (a.why_full.empty() && !cfg.owner_hash)
 		a.why_full = "the owner has no hash";
 	ChangeBatch batch;

@@ -48,9 +48,11 @@ bool ends_the_statement(const std::string &sqlstate)
 	if (sqlstate.size() != 5)
 		return false;
 	std::string cls = sqlstate.substr(0, 2);
-	// 57: canceled, terminated; 40: deadlock, serialization; 53: out of
-	// memory or disk; 25: the transaction is failed; 55P03: lock timeout
-	return cls == "57" || cls == "40" || cls == "53" || cls == "25" || sqlstate == "55P03";
+	// 57: canceled, terminated; 40: deadlock, serialization; 53100, 53200:
+	// out of disk or memory (not 53400, a limit of sunsync's own, which
+	// degrades); 25: the transaction is failed; 55P03: lock timeout
+	return cls == "57" || cls == "40" || sqlstate == "53100" || sqlstate == "53200" || cls == "25" ||
+		   sqlstate == "55P03";
 }
 
 } // namespace sunsync::pg

@@ -64,8 +64,11 @@ bool on_current_history(const std::string &position)
 		// timeline ID, but not (unless at the very same point) the same
 		// beginning
 		List *history = readTimeLineHistory(current);
+		// on the same timeline, a record beyond the WAL this database has
+		// comes from a history it lost (a crash that lost commits, a
+		// restore of a file-system snapshot)
 		on = tliInHistory(tli, history) && begin_of(tli, history) == begin &&
-			 (tli == current || lsn <= tliSwitchPoint(tli, history, nullptr));
+			 (tli == current ? lsn <= GetXLogInsertRecPtr() : lsn <= tliSwitchPoint(tli, history, nullptr));
 		list_free_deep(history);
 	});
 	return on;

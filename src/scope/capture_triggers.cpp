@@ -170,7 +170,10 @@ std::optional<std::string> table_without_capture(pg::Spi &spi)
 	auto r = spi.run(("SELECT s.regclass FROM (" + std::string(scope_relations_sql) +
 					  ") s(oid, regclass) WHERE (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t "
 					  "WHERE t.tgrelid = s.oid AND t.tgfoid = $1::pg_catalog.oid AND t.tgenabled = 'A' "
-					  "AND t.tgname LIKE 'sunsync\\_capture\\_%') < 4 LIMIT 1")
+					  "AND t.tgname LIKE 'sunsync\\_capture\\_%') < 4 "
+					  // a subscription's apply worker fires row triggers only:
+					  // what it writes into a table is never captured
+					  "OR EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r WHERE r.srrelid = s.oid) LIMIT 1")
 						 .c_str(),
 					 {fn});
 	if (r.empty())

@@ -300,8 +300,9 @@ bool in_scope_or_partition_of(pg::Spi &spi, Oid relid)
 // What an ALTER TABLE means for change capture: rows that appear or go
 // without DML (ATTACH, DETACH PARTITION), capture triggers switched off or
 // on (by name, or all of them), a column (maybe a key) of another type, a
-// primary key added or dropped (queued keys are read by the key they were
-// written with): the next run of every configuration is a full one.
+// primary key redefined (queued keys are read by the key they were
+// written with; ADD PRIMARY KEY, also USING INDEX, after the old one was
+// dropped): the next run of every configuration is a full one.
 bool names_capture_trigger(const AlterTableCmd *cmd)
 {
 	return cmd->name != nullptr && strncmp(cmd->name, "sunsync_capture_", strlen("sunsync_capture_")) == 0;
@@ -321,8 +322,6 @@ bool changes_what_capture_saw(AlterTableStmt *stmt)
 		case AT_EnableTrigUser:
 		case AT_DisableTrigUser:
 		case AT_AlterColumnType:
-		case AT_AddIndexConstraint:
-		case AT_DropConstraint:
 			return true;
 		case AT_EnableTrig:
 		case AT_EnableAlwaysTrig:

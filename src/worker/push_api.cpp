@@ -20,6 +20,8 @@ extern "C" {
 #include "utils/wait_event.h"
 }
 
+#include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <vector>
 
@@ -111,12 +113,17 @@ public:
 	// with the shared-state lock held; false when every entry is taken
 	bool claim_locked()
 	{
-		for (auto &w : shm::shared()->waiters)
+		for (auto &w : shm::shared()->waiters) {
+			// a session that ended by FATAL (terminated while it waited)
+			// never released its entry
+			if (w.pid != 0 && kill(w.pid, 0) != 0 && errno == ESRCH)
+				w.ticket = 0, w.pid = 0;
 			if (w.ticket == 0 && w.pid == 0) {
 				w.pid = MyProcPid;
 				entry_ = &w;
 				return true;
 			}
+		}
 		return false;
 	}
 	void set_ticket_locked(uint64 ticket) { entry_->ticket = ticket; }
