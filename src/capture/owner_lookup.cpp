@@ -149,10 +149,13 @@ TupleTableSlot *index_lookup(Walker *w, Hop *h, HopState *st, const Datum *value
 			ScanKeyEntryInitializeWithInfo(&keys[n++], 0, col, BTEqualStrategyNumber, h->eq_subtype[i],
 										   h->eq_collation[i], &h->eq_fn[i], v);
 		}
+	// in the call's context: the index AM allocates for the scan's life
+	// as it goes (btree's killed items, say), and frees it at endscan
+	MemoryContext old = MemoryContextSwitchTo(w->call_cxt);
 	index_rescan(st->scan, keys, n, nullptr, 0);
-	if (!index_getnext_slot(st->scan, ForwardScanDirection, st->slot))
-		return nullptr;
-	return st->slot;
+	bool found = index_getnext_slot(st->scan, ForwardScanDirection, st->slot);
+	MemoryContextSwitchTo(old);
+	return found ? st->slot : nullptr;
 }
 
 // SELECT p FROM parent p WHERE ...: for a partitioned parent, or a link
