@@ -90,10 +90,34 @@ std::string cached_by;
 Oid cached_owner_type = InvalidOid;
 bool owner_functions_changed = false; // then the owner cache is not trusted
 
+// a build in progress: what it names is not known until it has read the
+// catalog (in a snapshot taken before some invalidations were processed),
+// so the relations invalidated meanwhile are kept and checked at its end
+bool building = false;
+Oid seen_while_building[16];
+int nseen_while_building = 0; // > 16: too many to tell
+
 void on_relcache(Datum, Oid relid)
 {
+	if (building && relid != InvalidOid) {
+		if (nseen_while_building < 16)
+			seen_while_building[nseen_while_building] = relid;
+		nseen_while_building++;
+	}
 	if (relid == InvalidOid || (description && description->relids.count(relid)))
 		stale = true;
+}
+
+// At the end of a build: whether something it names was invalidated while
+// it read the catalog.
+bool invalidated_while_building()
+{
+	if (nseen_while_building > 16)
+		return true;
+	for (int i = 0; i < nseen_while_building; i++)
+		if (description && description->relids.count(seen_while_building[i]))
+			return true;
+	return false;
 }
 
 // a function that owner_expr calls changed (or every function may have)
@@ -593,19 +617,35 @@ bool walk_functions(Node *node, void *context)
 								  reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(walk_functions)), context);
 }
 
-void note_owner_functions(CaptureScope *s, Expr *expr)
+void note_owner_functions(CaptureScope *s, Expr *expr, List *dependencies)
 {
 	FunctionsCalled f{};
 	walk_functions(reinterpret_cast<Node *>(expr), &f);
-	s->nfuncs = f.overflow ? -1 : f.n;
-	s->func_hashes = static_cast<uint32 *>(palloc0(sizeof(uint32) * std::max(f.n, 1)));
+	// and the functions planning inlined, which the plan no longer calls
+	int ndeps = 0;
+	ListCell *lc;
+	foreach (lc, dependencies)
+		if (lfirst_node(PlanInvalItem, lc)->cacheId == PROCOID)
+			ndeps++;
+	// (allocated before nfuncs says how many: on_function reads them)
+	auto *hashes = static_cast<uint32 *>(palloc0(sizeof(uint32) * std::max(f.n + ndeps, 1)));
+	int n = 0;
 	for (int i = 0; i < f.n; i++) {
-		s->func_hashes[i] = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(f.funcs[i]));
+		hashes[n++] = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(f.funcs[i]));
 		if (f.funcs[i] >= FirstNormalObjectId)
 			s->owner_calls_user_code = true;
 	}
+	foreach (lc, dependencies) {
+		auto *item = lfirst_node(PlanInvalItem, lc);
+		if (item->cacheId == PROCOID) {
+			hashes[n++] = item->hashValue;
+			s->owner_calls_user_code = true; // only user functions are recorded
+		}
+	}
 	if (f.overflow)
 		s->owner_calls_user_code = true;
+	s->func_hashes = hashes;
+	s->nfuncs = f.overflow ? -1 : n;
 }
 
 void build()
@@ -616,9 +656,15 @@ void build()
 	stale = false;
 	struct StaleUnlessBuilt {
 		bool built = false;
+		StaleUnlessBuilt()
+		{
+			building = true;
+			nseen_while_building = 0;
+		}
 		~StaleUnlessBuilt()
 		{
-			if (!built)
+			building = false;
+			if (!built || invalidated_while_building())
 				stale = true;
 		}
 	} outcome;
@@ -678,7 +724,7 @@ void build()
 		scope->owner_type = planned.type;
 		scope->owner_collation = planned.collation;
 		owner_hash_functions(planned.type, &scope->owner_hash_fn, &scope->owner_out_fn, cxt);
-		note_owner_functions(scope, planned.expr);
+		note_owner_functions(scope, planned.expr, planned.dependencies);
 		Relation root = relation_open(description->root, AccessShareLock);
 		scope->root_desc = CreateTupleDescCopy(RelationGetDescr(root));
 		relation_close(root, AccessShareLock);

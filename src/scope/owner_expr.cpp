@@ -140,7 +140,10 @@ PlannedOwnerExpr planned_owner_expr(Oid root, const std::string &expr)
 		if (exprType(target) == UNKNOWNOID) // as check_owner_expr: a literal is text
 			target = coerce_type(nullptr, target, UNKNOWNOID, TEXTOID, -1, COERCION_IMPLICIT,
 								 COERCE_IMPLICIT_CAST, -1);
-		out.expr = expression_planner(reinterpret_cast<Expr *>(target));
+		List *relations = NIL;
+		List *items = NIL;
+		out.expr = expression_planner_with_deps(reinterpret_cast<Expr *>(target), &relations, &items);
+		out.dependencies = items;
 		out.type = exprType(target);
 		out.collation = exprCollation(target);
 	});

@@ -30,6 +30,9 @@ OwnerExpr check_owner_expr(Oid root, const std::string &expr, const std::string 
 // the role that set the root.
 struct PlannedOwnerExpr {
 	Expr *expr = nullptr;
+	// PlanInvalItems of what planning depended on: the user functions it
+	// inlined (a SQL function's body) as well as those it calls
+	List *dependencies = nullptr;
 	Oid type = InvalidOid;
 	Oid collation = InvalidOid;
 };
