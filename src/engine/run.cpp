@@ -310,6 +310,10 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 	write_record(conn, scope, cfg.source_id, config_id, cfg.owner, a.record);
 	set_progress(slot, "committing", "", total, total);
 	check_stop();
+	// the commits the target now has are durable here first (with
+	// synchronous_commit = off they may not be yet): a crash of this
+	// database cannot lose what its targets' records count as shipped
+	pg::flush_wal_to_here();
 	conn.exec("COMMIT");
 	return a;
 }

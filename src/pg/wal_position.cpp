@@ -48,6 +48,11 @@ std::string current_wal_position()
 	return std::to_string(tli) + ":" + format_lsn(lsn) + ":" + format_lsn(begin);
 }
 
+void flush_wal_to_here()
+{
+	guard([] { XLogFlush(GetXLogInsertRecPtr()); });
+}
+
 bool on_current_history(const std::string &position)
 {
 	unsigned tli = 0, hi = 0, lo = 0, bhi = 0, blo = 0;

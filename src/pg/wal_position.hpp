@@ -13,6 +13,9 @@ namespace sunsync::pg {
 // Now (call after taking the snapshot a record describes).
 std::string current_wal_position();
 
+// Flushes the WAL written so far (XLogFlush up to the insert position).
+void flush_wal_to_here();
+
 // Whether the history of the current timeline contains `position`: the
 // same timeline, or an ancestor left after that point.  false for text
 // that is not a position.
