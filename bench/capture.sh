@@ -90,6 +90,14 @@ tps() { # script -> tps (every transaction updated its row, or the run is void)
 	out=$(as_postgres pgbench -n -M prepared -c 4 -j 2 -T "$SECS" -h "$(cluster_dir bench-source)" -p 55480 -f "$1" app 2>&1)
 	echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
+# the modes compared run back to back, each round in another order
+round_order() {
+	case $(($1 % 3)) in
+	0) echo "off capture plpgsql" ;;
+	1) echo "capture plpgsql off" ;;
+	*) echo "plpgsql off capture" ;;
+	esac
+}
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 if part 1; then
@@ -103,11 +111,7 @@ for rep in $(seq "$REPS"); do
 	# the runs compared run back to back (this machine drifts by more than
 	# the difference over a minute), each round in another order
 	declare -A r=()
-	case $((rep % 3)) in
-	0) order="off capture plpgsql" ;;
-	1) order="capture plpgsql off" ;;
-	*) order="plpgsql off capture" ;;
-	esac
+	order=$(round_order "$rep")
 	for script in cfg uncfg; do
 		for m in $order; do
 			[ $m = plpgsql ] && [ $script = uncfg ] && continue
@@ -141,11 +145,7 @@ printf '%-4s %10s %10s %10s\n' rep off_s capture_s plpgsql_s
 : > "$dir/r2"
 for rep in $(seq "$REPS"); do
 	declare -A t=()
-	case $((rep % 3)) in
-	0) order="off capture plpgsql" ;;
-	1) order="capture plpgsql off" ;;
-	*) order="plpgsql off capture" ;;
-	esac
+	order=$(round_order "$rep")
 	for m in $order; do mode $m; t[$m]=$(ins); src -qc "TRUNCATE change_log"; done
 	printf '%-4s %10.3f %10.3f %10.3f\n' "$rep" "${t[off]}" "${t[capture]}" "${t[plpgsql]}" | tee -a "$dir/r2"
 done

@@ -126,6 +126,15 @@ SELECT count(*) AS triggers_on_new_partition FROM pg_trigger
 SELECT scope_version AS before FROM sunsync.root \gset
 DROP TABLE cap.events_2027;
 SELECT scope_version - :before AS versions_later FROM sunsync.root;
+-- by its owner, a role that is not a superuser (sunsync's event trigger
+-- runs as sunsync's owner)
+CREATE TABLE cap.events_2028 PARTITION OF cap.events FOR VALUES FROM ('2028-01-01') TO ('2029-01-01');
+ALTER TABLE cap.events_2028 OWNER TO cap_writer;
+SELECT scope_version AS before FROM sunsync.root \gset
+SET ROLE cap_writer;
+DROP TABLE cap.events_2028;
+RESET ROLE;
+SELECT scope_version - :before AS versions_later FROM sunsync.root;
 SELECT scope_version AS before FROM sunsync.root \gset
 DROP TRIGGER sunsync_capture_insert ON cap.toys;
 SELECT scope_version - :before AS versions_later FROM sunsync.root;

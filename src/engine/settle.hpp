@@ -13,8 +13,9 @@
 namespace sunsync::engine {
 
 // Inside a transaction with lock_timeout set: returns once every
-// transaction that holds a lock conflicting with SHARE on one of the
-// relations (or their partitions) has ended.  Fails at once when one of
+// transaction that holds a write lock (ROW EXCLUSIVE or stronger; not
+// VACUUM's) on one of the relations (or their partitions) has ended,
+// prepared transactions included.  Fails at once when one of
 // them is a session waiting for this very run (ticket), and after
 // lock_timeout otherwise, naming the sessions.
 void wait_for_writers(const ReadSet &relations, uint64 ticket);
