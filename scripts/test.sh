@@ -55,7 +55,7 @@ check "server log of the regress run holds no password" \
 
 echo "== pgTAP (pg_prove)"
 if ls test/pgtap/*.sql >/dev/null 2>&1; then
-	cluster_start pgtap 58433 trust "shared_preload_libraries = 'sunsync'" || fail 1 "pgtap cluster"
+	cluster_start pgtap 58433 trust "shared_preload_libraries = 'sunsync'" "sunsync.launch_continuous = off" || fail 1 "pgtap cluster"
 	cluster_psql pgtap -q -c "CREATE EXTENSION pgtap" >/dev/null
 	suites="$(cluster_dir pgtap)/src"  # the suites include files of examples/
 	mkdir -p "$suites/test" && cp -r test/pgtap "$suites/test/" && cp -r examples "$suites/"

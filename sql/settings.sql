@@ -1,5 +1,5 @@
 -- The sunsync.* settings exist with their documented defaults.
-SELECT name, setting, unit, context
+SELECT name, boot_val AS setting, unit, context
   FROM pg_settings WHERE name LIKE 'sunsync.%' ORDER BY name;
 
 -- Only a superuser may allow private targets or change require_ssl.

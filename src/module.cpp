@@ -1,5 +1,6 @@
 // Library entry point: log masking, settings, shared memory, the launcher,
 // and the check that we were preloaded.
+#include "capture/commit_wake.hpp"
 #include "pg/log_masking.hpp"
 #include "pg/postgres.hpp"
 #include "settings.hpp"
@@ -22,4 +23,5 @@ void _PG_init(void)
 	sunsync::define_settings();
 	sunsync::shm::request_shared_memory();
 	sunsync::worker::register_launcher();
+	sunsync::capture::register_commit_wake();
 }

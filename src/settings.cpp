@@ -9,12 +9,15 @@ extern "C" {
 }
 
 int sunsync_max_workers = 4;
-int sunsync_naptime_ms = 10000;
+int sunsync_naptime_ms = 1000;
+int sunsync_retry_max_delay_ms = 300000;
+int sunsync_max_idle_connections = 16;
 int sunsync_connect_timeout_ms = 10000;
 int sunsync_statement_timeout_ms = 600000;
 int sunsync_lock_timeout_ms = 60000;
 int sunsync_queue_retention_s = 7 * 24 * 3600;
 int sunsync_queue_rotation_s = 300;
+bool sunsync_launch_continuous = true;
 bool sunsync_allow_private_targets = false;
 bool sunsync_require_ssl = false;
 char *sunsync_key_file = nullptr;
@@ -29,9 +32,18 @@ void define_settings()
 		"room for them.",
 		&sunsync_max_workers, 4, 1, 64, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable(
-		"sunsync.naptime", "How long changes of a continuous configuration may wait before they are shipped.",
-		nullptr, &sunsync_naptime_ms, 10000, 100, 3600 * 1000, PGC_SIGHUP,
-		GUC_UNIT_MS, nullptr, nullptr, nullptr);
+		"sunsync.naptime", "Least time between two runs of one continuous configuration.",
+		"A change after a quiet spell ships at once; a burst is coalesced into one run per naptime.",
+		&sunsync_naptime_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable(
+		"sunsync.max_idle_connections", "Target connections each run worker keeps open between runs.",
+		"A worker keeps the connections of the configurations it ran last, each for a minute unused; "
+		"zero closes every connection when its run ends.",
+		&sunsync_max_idle_connections, 16, 0, 1000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable(
+		"sunsync.retry_max_delay", "Longest wait before a failed continuous configuration is retried.",
+		"Retries back off exponentially, with jitter, from one second up to this.",
+		&sunsync_retry_max_delay_ms, 300000, 1000, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable(
 		"sunsync.connect_timeout", "Time allowed to connect to a target.", nullptr,
 		&sunsync_connect_timeout_ms, 10000, 100, 3600 * 1000, PGC_SIGHUP,
@@ -55,6 +67,11 @@ void define_settings()
 		"sunsync.queue_rotation", "How long one queue table is written before the next takes over.",
 		"A retired queue table is emptied with TRUNCATE once every configuration has shipped what it holds.",
 		&sunsync_queue_rotation_s, 300, 1, 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+	DefineCustomBoolVariable(
+		"sunsync.launch_continuous", "Runs continuous configurations by themselves.",
+		"Off: continuous configurations wait (pushes still run), as after a restore, or during maintenance "
+		"of their targets.",
+		&sunsync_launch_continuous, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomBoolVariable(
 		"sunsync.allow_private_targets",
 		"Allows target URLs whose hosts are loopback, private or link-local addresses.",

@@ -24,7 +24,12 @@ namespace {
 
 // This backend's copy of its database's hashes, sorted; valid while
 // shared memory's generation is `copied_generation`.
-uint32 *local_hashes = nullptr;
+struct LocalOwner {
+	uint32 hash;
+	int entry; // index in shm::Shared::owners
+	bool operator<(const LocalOwner &o) const { return hash < o.hash; }
+};
+LocalOwner *local_hashes = nullptr;
 int local_count = 0;
 int local_capacity = 0;
 uint64 copied_generation = 0;
@@ -36,7 +41,7 @@ void reserve_local_copy()
 	if (local_hashes != nullptr)
 		return;
 	pg::guard([] {
-		local_hashes = static_cast<uint32 *>(MemoryContextAlloc(TopMemoryContext, sizeof(uint32) * shm::max_owners));
+		local_hashes = static_cast<LocalOwner *>(MemoryContextAlloc(TopMemoryContext, sizeof(LocalOwner) * shm::max_owners));
 		local_capacity = shm::max_owners;
 	});
 }
@@ -45,9 +50,10 @@ void reserve_local_copy()
 void copy_locked(uint64 generation)
 {
 	int n = 0;
-	for (const auto &e : shm::shared()->owners)
-		if (e.dbid == MyDatabaseId)
-			local_hashes[n++] = e.hash;
+	const shm::OwnerEntry *owners = shm::shared()->owners;
+	for (int i = 0; i < shm::max_owners; i++)
+		if (owners[i].dbid == MyDatabaseId)
+			local_hashes[n++] = LocalOwner{owners[i].hash, i};
 	std::sort(local_hashes, local_hashes + n);
 	local_count = n;
 	copied_generation = generation;
@@ -56,7 +62,7 @@ void copy_locked(uint64 generation)
 
 // Under the exclusive lock: adds (dbid, hash) unless present; false when
 // full.  *added says whether the set changed.
-bool insert_locked(uint32 hash, TransactionId adder, bool *added)
+bool insert_locked(uint32 hash, TransactionId adder, bool *added, bool continuous = false)
 {
 	shm::OwnerEntry *free_entry = nullptr;
 	for (auto &e : shm::shared()->owners) {
@@ -66,6 +72,10 @@ bool insert_locked(uint32 hash, TransactionId adder, bool *added)
 			// created again for the same owner)
 			if (TransactionIdIsValid(adder))
 				e.adder = adder;
+			if (continuous && !e.continuous) {
+				e.continuous = true;
+				*added = true;
+			}
 			return true;
 		}
 		if (e.dbid == InvalidOid && free_entry == nullptr)
@@ -76,19 +86,36 @@ bool insert_locked(uint32 hash, TransactionId adder, bool *added)
 	free_entry->dbid = MyDatabaseId;
 	free_entry->hash = hash;
 	free_entry->adder = adder;
+	free_entry->continuous = continuous;
+	pg_atomic_write_u32(&free_entry->dirty, 0);
 	*added = true;
 	return true;
 }
 
-std::vector<uint32> catalog_hashes()
+struct CatalogOwner {
+	uint32 hash;
+	bool continuous;
+};
+
+std::vector<CatalogOwner> catalog_owners()
 {
 	// the latest state: a REPEATABLE READ writer's snapshot may predate
 	// configurations it must record for
 	pg::Spi spi(pg::Spi::latest);
 	pg::CatalogOwnerScope as_owner;
+	std::vector<CatalogOwner> out;
+	for (const auto &r : spi.run("SELECT owner_hash, pg_catalog.bool_or(continuous) FROM sunsync.configs "
+								 "WHERE owner_hash IS NOT NULL GROUP BY owner_hash")
+							 .rows)
+		out.push_back({static_cast<uint32>(std::stoll(*r[0])), *r[1] == "t"});
+	return out;
+}
+
+std::vector<uint32> catalog_hashes()
+{
 	std::vector<uint32> out;
-	for (const auto &r : spi.run("SELECT DISTINCT owner_hash FROM sunsync.configs WHERE owner_hash IS NOT NULL").rows)
-		out.push_back(static_cast<uint32>(std::stoll(*r[0])));
+	for (const CatalogOwner &o : catalog_owners())
+		out.push_back(o.hash);
 	return out;
 }
 
@@ -100,19 +127,69 @@ std::vector<uint32> catalog_hashes()
 
 } // namespace
 
-bool owner_configured(uint32 hash)
+namespace {
+
+const LocalOwner *find_local(uint32 hash)
 {
-	if (hash == all_owners)
-		return true;
 	int lo = 0, hi = local_count;
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
-		if (local_hashes[mid] < hash)
+		if (local_hashes[mid].hash < hash)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < local_count && local_hashes[lo] == hash;
+	return lo < local_count && local_hashes[lo].hash == hash ? &local_hashes[lo] : nullptr;
+}
+
+} // namespace
+
+bool owner_configured(uint32 hash)
+{
+	return hash == all_owners || find_local(hash) != nullptr;
+}
+
+int owner_entry(uint32 hash)
+{
+	const LocalOwner *o = find_local(hash);
+	return o ? o->entry : -1;
+}
+
+void mark_owner_continuous(uint32 hash)
+{
+	ensure_owners_loaded();
+	bool changed = false;
+	{
+		shm::Locked lock(LW_EXCLUSIVE);
+		for (auto &e : shm::shared()->owners)
+			if (e.dbid == MyDatabaseId && e.hash == hash && !e.continuous) {
+				e.continuous = true;
+				changed = true;
+			}
+		if (changed)
+			pg_atomic_fetch_add_u64(&shm::shared()->owners_generation, 1);
+	}
+}
+
+void set_continuous_owners(const std::vector<uint32> &continuous)
+{
+	ensure_owners_loaded();
+	std::set<uint32> keep(continuous.begin(), continuous.end());
+	shm::Locked lock(LW_EXCLUSIVE);
+	bool changed = false;
+	for (auto &e : shm::shared()->owners) {
+		if (e.dbid != MyDatabaseId)
+			continue;
+		// a configuration being created (not committed yet) keeps its mark
+		bool want = keep.count(e.hash) > 0 || (e.continuous && TransactionIdIsValid(e.adder) &&
+											  TransactionIdIsInProgress(e.adder));
+		if (want != e.continuous) {
+			e.continuous = want;
+			changed = true;
+		}
+	}
+	if (changed)
+		pg_atomic_fetch_add_u64(&shm::shared()->owners_generation, 1);
 }
 
 bool any_owner_configured() { return local_count > 0; }
@@ -146,13 +223,13 @@ void ensure_owners_loaded()
 		}
 	}
 	// after a start: the catalog's owners, then whatever was added meanwhile
-	std::vector<uint32> hashes = catalog_hashes();
+	std::vector<CatalogOwner> owners = catalog_owners();
 	bool full = false;
 	{
 		shm::Locked lock(LW_EXCLUSIVE);
 		bool added = false;
-		for (uint32 h : hashes)
-			full = full || !insert_locked(h, InvalidTransactionId, &added);
+		for (const CatalogOwner &o : owners)
+			full = full || !insert_locked(o.hash, InvalidTransactionId, &added, o.continuous);
 		shm::Database *d = shm::database_entry(MyDatabaseId);
 		if (d && !full)
 			d->owners_loaded = true;

@@ -14,6 +14,7 @@
 #include "pg/postgres.hpp"
 
 #include <string>
+#include <vector>
 
 namespace sunsync::capture {
 
@@ -25,6 +26,9 @@ constexpr uint32 all_owners = 0;
 bool owner_configured(uint32 hash);
 bool any_owner_configured();
 
+// Hot path: the index of `hash` in shm::Shared::owners, or -1.
+int owner_entry(uint32 hash);
+
 // Cold path, may raise: after a server start, loads this database's
 // configured owners from sunsync.configs into shared memory (once), and
 // refreshes this backend's copy when shared memory changed.
@@ -35,6 +39,14 @@ bool owners_ready();
 
 // Makes an owner known before the configuration's transaction commits.
 void add_configured_owner(uint32 hash);
+
+// Marks an owner added with add_configured_owner as one with a continuous
+// configuration (before the configuration commits).
+void mark_owner_continuous(uint32 hash);
+// For the database worker: exactly these owners (of committed
+// configurations) are continuous, and those of configurations not yet
+// committed stay so.
+void set_continuous_owners(const std::vector<uint32> &continuous);
 
 // For the database worker: forgets hashes that no committed configuration
 // has and whose adding transaction has ended.

@@ -1,5 +1,7 @@
 #include "capture/queue_writer.hpp"
 
+#include "capture/commit_wake.hpp"
+
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 #include "worker/shared_state.hpp"
@@ -105,6 +107,7 @@ void write_row(Recorder *r, Batch *b)
 	HeapTuple tup = heap_form_tuple(RelationGetDescr(queue), values, nulls);
 	// no trigger, no privilege check: the queue is sunsync's own
 	CatalogTupleInsert(queue, tup);
+	note_queued_for(b->hash);
 	heap_freetuple(tup);
 	pfree(keys);
 	table_close(queue, NoLock);

@@ -1,6 +1,7 @@
 // SQL functions that manage configurations: sunsync_create_config,
 // sunsync_update_config, sunsync_delete_config.  The target URL is checked
 // (behaviour 1), then stored twice: sealed, and masked for display.
+#include "capture/commit_wake.hpp"
 #include "capture/configured_owners.hpp"
 #include "crypto/seal.hpp"
 #include "catalog/catalog_version.hpp"
@@ -125,6 +126,10 @@ SUNSYNC_SQL_FUNCTION(sunsync_create_config)
 	// writers record this owner's changes from now on, before we commit (a
 	// writer that looked earlier is waited for by the first full copy)
 	capture::add_configured_owner(converted.hash);
+	if (continuous)
+		capture::mark_owner_continuous(converted.hash);
+	// the worker learns of it at COMMIT (a continuous one copies at once)
+	capture::note_configs_changed();
 	std::string id = *spi.run("SELECT nextval('sunsync.configs_id_seq')::text").scalar();
 	spi.run("INSERT INTO sunsync.configs (id, owner, target_url_masked, target_url_sealed, "
 			"  continuous, target_schema, created_by, created_by_superuser, source_id, owner_hash) "
@@ -151,14 +156,18 @@ SUNSYNC_SQL_FUNCTION(sunsync_update_config)
 	bool by_superuser = pg::guard([] { return superuser(); }); // before we act as the catalog owner
 
 	pg::CatalogOwnerScope as_owner;
-	auto found = spi.run("SELECT 1 FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE", {id});
+	auto found = spi.run("SELECT owner_hash FROM sunsync.configs WHERE id = $1::bigint FOR UPDATE", {id});
 	if (found.empty())
 		no_such_config(id);
+	capture::note_configs_changed();
+	if (continuous && *continuous && found.rows[0][0])
+		capture::mark_owner_continuous(static_cast<uint32>(std::stoll(*found.rows[0][0])));
 	if (target)
-		// a new URL also confirms that this database may push it (after a restore)
+		// a new URL also confirms that this database may push it (after a
+		// restore); a continuous configuration that was failing retries now
 		spi.run("UPDATE sunsync.configs SET target_url_masked = $2, target_url_sealed = $3, "
 				"created_by_superuser = $4::boolean, source_id = (SELECT id FROM sunsync.source), "
-				"updated_at = now() WHERE id = $1::bigint",
+				"next_attempt_at = NULL, updated_at = now() WHERE id = $1::bigint",
 				{id, target->masked, sealed_url(*url, id), by_superuser ? "true" : "false"});
 	if (continuous)
 		spi.run("UPDATE sunsync.configs SET continuous = $2::boolean, updated_at = now() "
@@ -175,6 +184,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_delete_config)
 	pg::CatalogOwnerScope as_owner;
 	if (spi.run("DELETE FROM sunsync.configs WHERE id = $1::bigint", {id}).processed == 0)
 		no_such_config(id);
+	capture::note_configs_changed();
 	// A run in progress stops cleanly; a queued one is dropped.
 	if (shm::shared()) {
 		int64 config = std::stoll(id);
@@ -182,7 +192,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_delete_config)
 		if (auto *slot = shm::running_slot(MyDatabaseId, config))
 			slot->stop = true;
 		if (auto *req = shm::queued_request(MyDatabaseId, config)) {
-			shm::record_outcome(req->ticket, false, "42704", "the configuration was deleted");
+			shm::record_outcome(req->ticket, req->dbid, req->config_id, false, "42704", "the configuration was deleted");
 			req->used = false;
 		}
 	}

@@ -18,6 +18,7 @@
 #include "pg/spi.hpp"
 #include "pg/wal_position.hpp"
 #include "remote/connection.hpp"
+#include "remote/connection_cache.hpp"
 #include "scope/capture_triggers.hpp"
 #include "scope/scope_refresh.hpp"
 #include "settings.hpp"
@@ -123,7 +124,8 @@ std::string start_run(const std::string &id, Config &cfg)
 	return run_id;
 }
 
-std::unique_ptr<remote::Connection> connect_target(const std::string &id, const Config &cfg,
+std::unique_ptr<remote::Connection> connect_target(remote::ConnectionCache &cache, int64 config_id,
+												   const std::string &id, const Config &cfg,
 												   std::function<void()> check_stop)
 {
 	SealKey key = load_key(sunsync_key_file ? sunsync_key_file : "");
@@ -138,7 +140,7 @@ std::unique_ptr<remote::Connection> connect_target(const std::string &id, const 
 	// the worker's text is in the database's encoding (its own client
 	// encoding is SQL_ASCII: no conversion); the target converts it
 	options.client_encoding = GetDatabaseEncodingName();
-	return std::make_unique<remote::Connection>(url, options);
+	return cache.take(config_id, url, options);
 }
 
 // The change queue's tables: read by every run, so locked with the scope's
@@ -161,7 +163,7 @@ ReadSet queue_relations(pg::Spi &spi)
 // list and the snapshot, the new list is locked and a new snapshot taken.
 // reads: the scope's tables, as locked.
 template <typename F>
-void in_locked_snapshot(ReadSet &reads, F &&f)
+void in_locked_snapshot(shm::RunSlot *slot, ReadSet &reads, F &&f)
 {
 	ReadSet queue;
 	in_transaction(false, [&] {
@@ -189,6 +191,8 @@ void in_locked_snapshot(ReadSet &reads, F &&f)
 			[&] {
 				lock_for_reading(reads);
 				lock_for_reading(queue);
+				// a push that waits and comes after this waits for the next run
+				shm::note_reading(slot);
 			});
 		if (!scope_changed)
 			return;
@@ -326,6 +330,7 @@ void record_success(const std::string &id, const std::string &run_id, const Atte
 		// snapshot saw every transaction that wrote there (the queue may
 		// have dropped them while this run was under way)
 		spi.run("UPDATE sunsync.configs SET status = 'COMPLETED', last_sync_at = now(), last_error = NULL, "
+				"next_attempt_at = NULL, "
 				"applied_snapshot = $2::pg_catalog.pg_snapshot, settled_snapshot = $3::pg_catalog.pg_snapshot, "
 				"lost_horizon = CASE WHEN $4::boolean AND pg_catalog.pg_snapshot_xmin($3::pg_catalog.pg_snapshot) "
 				"OPERATOR(pg_catalog.>=) lost_horizon THEN NULL ELSE lost_horizon END WHERE id = $1::bigint",
@@ -346,12 +351,22 @@ void record_failure(const std::string &id, const std::string &run_id, RunOutcome
 		});
 		in_transaction(false, [&] {
 			pg::Spi spi;
-			spi.run("UPDATE sunsync.configs SET status = 'FAILED', last_error = $2 WHERE id = $1::bigint",
-					{id, out.error});
 			if (!run_id.empty())
 				spi.run("UPDATE sunsync.history SET status = 'FAILED', finished_at = clock_timestamp(), "
 						"error = $2, rows_upserted = 0, rows_deleted = 0, kind = $3 WHERE run_id = $1::bigint",
 						{run_id, out.error, out.kind.empty() ? "full" : out.kind});
+			// a continuous configuration is retried after 1 s, 2 s, 4 s...
+			// (the failures in a row since its last success) up to
+			// sunsync.retry_max_delay, each delay drawn from its upper half
+			// so that configurations that failed together spread out
+			spi.run("UPDATE sunsync.configs c SET status = 'FAILED', last_error = $2, next_attempt_at = CASE "
+					"WHEN c.continuous THEN pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => "
+					"LEAST($3::float8, 2 ^ LEAST(30, f.n - 1)) * (0.5 + pg_catalog.random() / 2)) END "
+					"FROM (SELECT count(*) AS n FROM sunsync.history h WHERE h.config_id = $1::bigint "
+					"      AND h.status = 'FAILED' AND h.run_id > coalesce((SELECT max(run_id) FROM sunsync.history "
+					"      WHERE config_id = $1::bigint AND status = 'COMPLETED'), 0)) f "
+					"WHERE c.id = $1::bigint",
+					{id, out.error, std::to_string(sunsync_retry_max_delay_ms / 1000.0)});
 		});
 	} catch (const Error &e) {
 		out.error += " (and the failure could not be recorded: " + e.message() + ")";
@@ -360,7 +375,7 @@ void record_failure(const std::string &id, const std::string &run_id, RunOutcome
 
 } // namespace
 
-RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
+RunOutcome run_config(shm::RunSlot *slot, int64 config_id, remote::ConnectionCache &connections)
 {
 	RunOutcome out;
 	std::string id = std::to_string(config_id);
@@ -384,7 +399,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 		});
 
 		set_progress(slot, "connecting", "", 0, 0);
-		auto conn = connect_target(id, cfg, check_stop);
+		auto conn = connect_target(connections, config_id, id, cfg, check_stop);
 
 		// A move, or a full copy, is shipped only after the writers that may
 		// have seen the old owner ended (engine/settle.hpp): the first
@@ -395,7 +410,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 		for (int attempt = 1;; attempt++) {
 			set_progress(slot, "locking", "", 0, 0);
 			ReadSet reads;
-			in_locked_snapshot(reads, [&](pg::Spi &spi) {
+			in_locked_snapshot(slot, reads, [&](pg::Spi &spi) {
 				a = run_in_snapshot(spi, *conn, slot, cfg, config_id, check_stop, settled, settle_snapshot,
 									slot->full);
 			});
@@ -411,6 +426,8 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id)
 		}
 
 		set_progress(slot, "recording", "", 0, 0);
+		// idle now: the next run of this configuration may use it
+		connections.keep(config_id, std::move(conn));
 		record_success(id, run_id, a);
 		set_progress(slot, "done", "", 0, 0);
 		out.ok = true;

@@ -8,6 +8,9 @@
 namespace sunsync::shm {
 struct RunSlot;
 }
+namespace sunsync::remote {
+class ConnectionCache;
+}
 
 namespace sunsync::engine {
 
@@ -20,7 +23,9 @@ struct RunOutcome {
 };
 
 // Never throws: every failure is recorded (config FAILED, history row) and
-// returned.  Runs its own transactions; call with none open.
-RunOutcome run_config(shm::RunSlot *slot, int64 config_id);
+// returned.  Runs its own transactions; call with none open.  The target
+// connection comes from `connections` and goes back there when the run
+// succeeds.
+RunOutcome run_config(shm::RunSlot *slot, int64 config_id, remote::ConnectionCache &connections);
 
 } // namespace sunsync::engine

@@ -12,6 +12,9 @@ extern "C" {
 #include "utils/wait_event.h"
 }
 
+#include <openssl/evp.h>
+#include <poll.h>
+
 #include <map>
 
 namespace sunsync::remote {
@@ -89,6 +92,10 @@ Params connection_params(const std::string &url, const ConnectOptions &opt)
 	set["keepalives_idle"] = "30";
 	set["keepalives_interval"] = "10";
 	set["keepalives_count"] = "3";
+	// sent data that the target does not acknowledge (a link gone silent)
+	// ends the connection, rather than a statement's whole timeout
+	if (!set.count("tcp_user_timeout"))
+		set["tcp_user_timeout"] = "30000";
 	set["application_name"] = "sunsync";
 	set["client_encoding"] = opt.client_encoding;
 	if (!opt.trusted)
@@ -104,6 +111,22 @@ Params connection_params(const std::string &url, const ConnectOptions &opt)
 			  (first.port.empty() ? "5432" : first.port);
 	p.user = set.count("user") ? set["user"] : "";
 	return p;
+}
+
+// What a connection was opened with, as a digest (it covers the password:
+// only the digest is kept).
+std::string fingerprint(const Params &p, const ConnectOptions &opt)
+{
+	std::string all;
+	for (size_t i = 0; i < p.keys.size(); i++)
+		all += p.keys[i] + '\0' + p.values[i] + '\0';
+	all += std::to_string(opt.statement_timeout_ms) + ',' + std::to_string(opt.lock_timeout_ms) + ',' +
+		   (opt.trusted ? "t" : "f");
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (EVP_Digest(all.data(), all.size(), md, &len, EVP_sha256(), nullptr) != 1)
+		throw std::bad_alloc();
+	return std::string(reinterpret_cast<char *>(md), len);
 }
 
 // A failed connection as an error that says what to do about it.
@@ -154,8 +177,10 @@ HostResolver resolver(int timeout_ms)
 Connection::Connection(const std::string &url, ConnectOptions options)
 	: conn_(nullptr, PQfinish), options_(std::move(options)), url_(url)
 {
+	opened_at_ = pg::guard([] { return GetCurrentTimestamp(); });
 	Params p = connection_params(url, options_);
 	where_ = p.where;
+	fingerprint_ = fingerprint(p, options_);
 	std::vector<const char *> keys, values;
 	for (size_t i = 0; i < p.keys.size(); i++) {
 		keys.push_back(p.keys[i].c_str());
@@ -209,6 +234,26 @@ Connection::Connection(const std::string &url, ConnectOptions options)
 }
 
 Connection::~Connection() = default;
+
+bool Connection::reusable_for(const std::string &url, const ConnectOptions &options)
+{
+	if (fingerprint(connection_params(url, options), options) != fingerprint_)
+		return false;
+	PGconn *c = conn_.get();
+	if (PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE)
+		return false;
+	// anything to read on an idle connection is the target leaving (a
+	// shutdown, a terminated backend, its end of the socket closed): not
+	// worth telling apart from the rare notice, a new connection serves
+	struct pollfd pfd = {PQsocket(c), POLLIN, 0};
+	if (poll(&pfd, 1, 0) != 0)
+		return false;
+	// a link that went silent shows only when the target does not answer:
+	// the first statement of the run gets connect_timeout for its answer
+	options_.connect_timeout_ms = options.connect_timeout_ms;
+	first_after_reuse_ = true;
+	return true;
+}
 
 void Connection::wait_for(int events, const char *doing)
 {
@@ -312,6 +357,11 @@ uint64 Connection::command(const std::string &sql)
 std::vector<std::vector<std::optional<std::string>>> Connection::run(const std::string &sql, uint64 *affected)
 {
 	deadline_ = statement_deadline();
+	if (first_after_reuse_) {
+		first_after_reuse_ = false;
+		deadline_ = pg::guard(
+			[this] { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), options_.connect_timeout_ms); });
+	}
 	if (!PQsendQuery(conn_.get(), sql.c_str()))
 		throw Error("08006", "could not send a statement to target " + where_,
 					first_line(PQerrorMessage(conn_.get())));

@@ -40,6 +40,16 @@ class Connection {
 public:
 	Connection(const std::string &url, ConnectOptions options);
 	~Connection();
+
+	// Whether this connection, kept from an earlier run, may serve a run
+	// to `url` with `options`: the URL passes the rules again (its host
+	// resolved and checked again: an error is thrown as a new connection
+	// would), leads to the same addresses with the same options, and the
+	// connection is idle and alive (the target did not close it).
+	bool reusable_for(const std::string &url, const ConnectOptions &options);
+	TimestampTz opened_at() const { return opened_at_; }
+	// The next run's way of being stopped.
+	void set_check_stop(std::function<void()> check_stop) { options_.check_stop = std::move(check_stop); }
 	Connection(const Connection &) = delete;
 	Connection &operator=(const Connection &) = delete;
 
@@ -70,6 +80,9 @@ private:
 	ConnectOptions options_;
 	std::string url_;
 	std::string where_;
+	std::string fingerprint_; // digest of what the connection was opened with
+	TimestampTz opened_at_ = 0;
+	bool first_after_reuse_ = false;
 	TimestampTz deadline_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "scope/capture_triggers.hpp"
 
+#include "capture/commit_wake.hpp"
 #include "capture/configured_owners.hpp"
 #include "pg/as_role.hpp"
 #include "pg/guard.hpp"
@@ -183,6 +184,8 @@ std::optional<std::string> table_without_capture(pg::Spi &spi)
 
 void scope_changed(pg::Spi &spi)
 {
+	// at COMMIT: every continuous configuration runs (a full sync)
+	capture::note_scope_changed();
 	{
 		pg::CatalogOwnerScope as_owner;
 		spi.run("UPDATE sunsync.root SET scope_version = scope_version + 1");
@@ -196,6 +199,7 @@ void scope_changed(pg::Spi &spi)
 
 void rehash_owners(pg::Spi &spi)
 {
+	capture::note_scope_changed(); // the worker learns the new hashes at COMMIT
 	pg::CatalogOwnerScope as_owner;
 	auto root = spi.run("SELECT root_table::pg_catalog.oid, owner_expr, set_by::pg_catalog.oid FROM sunsync.root");
 	if (root.empty())

@@ -3,10 +3,14 @@
 // it), after waiting up to 30 s when one of those just asked for it.
 // Otherwise it marks runs that a crash, a restart or a killed worker left
 // IN_PROGRESS as FAILED, at start, whenever a run worker exits without
-// recording how its run ended, and every sunsync.naptime.
+// recording how its run ended, and every second; maintains the change
+// queue every second; and schedules the runs of continuous configurations
+// (worker/continuous_scheduler.hpp), woken by the commits that need them.
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
+#include "pg/transaction.hpp"
 #include "settings.hpp"
+#include "worker/continuous_scheduler.hpp"
 #include "worker/queue_maintenance.hpp"
 #include "worker/shared_state.hpp"
 #include "worker/workers.hpp"
@@ -26,6 +30,7 @@ extern "C" {
 #include "utils/wait_event.h"
 }
 
+#include <algorithm>
 #include <string>
 
 namespace {
@@ -44,31 +49,25 @@ const char *interrupted =
 bool recover_stale_runs()
 {
 	std::string timeout = std::to_string(sunsync_lock_timeout_ms) + "ms";
-	pg::guard([&] {
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		// a session holding a config row (an open sunsync_update_config)
-		// delays this at most lock_timeout; the worker then starts again
-		set_config_option("lock_timeout", timeout.c_str(), PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
-						  false);
-		PushActiveSnapshot(GetTransactionSnapshot());
-	});
-	bool installed = pg::guard([] { return OidIsValid(get_extension_oid("sunsync", true)); });
-	if (installed) {
-		pg::Spi spi;
-		spi.run("UPDATE sunsync.configs SET status = 'FAILED', last_error = $1 "
-				"WHERE status = 'IN_PROGRESS' "
-				"  AND id NOT IN (SELECT config_id FROM sunsync.active_runs())",
-				{std::string(interrupted)});
-		spi.run("UPDATE sunsync.history SET status = 'FAILED', finished_at = now(), error = $1 "
-				"WHERE status = 'IN_PROGRESS' "
-				"  AND config_id NOT IN (SELECT config_id FROM sunsync.active_runs())",
-				{std::string(interrupted)});
-	}
-	pg::guard([] {
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	});
+	bool installed = false;
+	// a session holding a config row (an open sunsync_update_config) delays
+	// this at most lock_timeout; the next pass tries again
+	pg::in_worker_transaction(
+		[&] {
+			installed = pg::guard([] { return OidIsValid(get_extension_oid("sunsync", true)); });
+			if (!installed)
+				return;
+			pg::Spi spi;
+			spi.run("UPDATE sunsync.configs SET status = 'FAILED', last_error = $1 "
+					"WHERE status = 'IN_PROGRESS' "
+					"  AND id NOT IN (SELECT config_id FROM sunsync.active_runs())",
+					{std::string(interrupted)});
+			spi.run("UPDATE sunsync.history SET status = 'FAILED', finished_at = now(), error = $1 "
+					"WHERE status = 'IN_PROGRESS' "
+					"  AND config_id NOT IN (SELECT config_id FROM sunsync.active_runs())",
+					{std::string(interrupted)});
+		},
+		timeout.c_str());
 	return installed;
 }
 
@@ -96,7 +95,8 @@ bool recently_requested()
 	return true;
 }
 
-// Frees this database's entry, so that only databases with sunsync hold one.
+// Frees this database's entry, so that only databases with sunsync hold
+// one, and sends its idle run workers away (DROP DATABASE may follow).
 void forget_this_database()
 {
 	shm::Locked lock(LW_EXCLUSIVE);
@@ -106,6 +106,12 @@ void forget_this_database()
 			d.wanted = false;
 			d.worker_pid = 0;
 			d.worker_latch = nullptr;
+		}
+	for (auto &slot : shm::shared()->slots)
+		if (shm::slot_idle(slot) && slot.dbid == MyDatabaseId) {
+			slot.retire = true;
+			if (slot.latch)
+				SetLatch(slot.latch);
 		}
 }
 
@@ -141,32 +147,75 @@ void database_worker_exit(int, Datum arg)
 	shm::wake_launcher();
 }
 
+// How often stale runs are looked for and the queue maintained.
+constexpr long maintenance_interval_ms = 1000;
+
 void database_loop()
 {
+	worker::ContinuousScheduler scheduler;
+	TimestampTz next_maintenance = 0;
 	for (;;) {
 		pg::guard([] { CHECK_FOR_INTERRUPTS(); });
 		if (ConfigReloadPending) {
 			ConfigReloadPending = false;
 			pg::guard([] { ProcessConfigFile(PGC_SIGHUP); });
 		}
-		if (!recover_stale_runs()) {
-			if (recently_requested())
-				continue; // CREATE EXTENSION may not have committed yet
-			forget_this_database();
-			return;
+		TimestampTz now = pg::guard([] { return GetCurrentTimestamp(); });
+		bool check_runs = false;
+		{
+			shm::Locked lock(LW_SHARED);
+			if (shm::Database *d = shm::database_entry(MyDatabaseId))
+				check_runs = pg_atomic_exchange_u32(&d->check_runs, 0) != 0;
 		}
+		if (check_runs || now >= next_maintenance) {
+			bool installed = true;
+			try {
+				installed = recover_stale_runs();
+			} catch (const Error &e) {
+				std::string msg = e.message();
+				pg::guard([&] {
+					ereport(WARNING, (errmsg("sunsync: marking interrupted runs failed: %s", msg.c_str())));
+				});
+			}
+			if (!installed) {
+				if (recently_requested())
+					continue; // CREATE EXTENSION may not have committed yet
+				forget_this_database();
+				return;
+			}
+			if (now >= next_maintenance) {
+				next_maintenance = TimestampTzPlusMilliseconds(now, maintenance_interval_ms);
+				try {
+					worker::maintain_queue();
+				} catch (const Error &e) {
+					// the queue waits for the next round; runs go on meanwhile
+					std::string msg = e.message();
+					pg::guard([&] {
+						ereport(WARNING, (errmsg("sunsync: queue maintenance failed: %s", msg.c_str())));
+					});
+				}
+			}
+		}
+		long sleep = maintenance_interval_ms;
 		try {
-			worker::maintain_queue();
+			sleep = scheduler.step(maintenance_interval_ms);
 		} catch (const Error &e) {
-			// the queue waits for the next round; runs go on meanwhile
+			// continuous runs wait for the next round (a lock timeout)
 			std::string msg = e.message();
 			pg::guard([&] {
-				ereport(WARNING, (errmsg("sunsync: queue maintenance failed: %s", msg.c_str())));
+				ereport(WARNING, (errmsg("sunsync: scheduling continuous configurations failed: %s", msg.c_str())));
 			});
 		}
-		pg::guard([] {
-			int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							   sunsync_naptime_ms, PG_WAIT_EXTENSION);
+		now = pg::guard([] { return GetCurrentTimestamp(); });
+		if (next_maintenance > now)
+			sleep = std::min(sleep, static_cast<long>((next_maintenance - now + 999) / 1000));
+		else
+			sleep = 0;
+		if (sleep <= 0)
+			continue;
+		pg::guard([sleep] {
+			pgstat_report_stat(false);
+			int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep, PG_WAIT_EXTENSION);
 			if (rc & WL_LATCH_SET)
 				ResetLatch(MyLatch);
 		});

@@ -1,6 +1,7 @@
 // The launcher: starts a worker for every database that has sunsync (found
-// at start-up, or named by a push), restarts those that die, and starts one
-// run worker per queued push while fewer than sunsync.max_workers run.
+// at start-up, or named by a push), restarts those that die, and gives
+// queued runs to run workers: an idle one of the run's database, or a new
+// one while fewer than sunsync.max_workers exist.
 #include "pg/guard.hpp"
 #include "settings.hpp"
 #include "worker/shared_state.hpp"
@@ -27,8 +28,10 @@ extern "C" {
 #include "utils/wait_event.h"
 }
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
+#include <vector>
 
 namespace {
 
@@ -177,10 +180,10 @@ void finish_dead_run(int i, uint64 ticket, const char *why)
 		shm::RunSlot &slot = sh->slots[i];
 		if (!slot.in_use || slot.ticket != ticket || slot.pid != 0)
 			return;
-		shm::record_outcome(slot.ticket, false, "XX000", why);
+		shm::record_outcome(slot.ticket, slot.dbid, slot.config_id, false, "XX000", why);
 		slot.in_use = false;
 		// the database's worker marks the run FAILED in its tables
-		shm::wake_database_worker(slot.dbid);
+		shm::wake_database_worker(slot.dbid, true);
 	}
 	ConditionVariableBroadcast(&sh->outcome_cv);
 }
@@ -210,42 +213,99 @@ void reap_unstarted_runs()
 	}
 }
 
+// Under the lock: an idle worker of dbid, one that kept config_id's target
+// connection first; -1 when there is none.
+int idle_worker_for(Oid dbid, int64 config_id)
+{
+	shm::Shared *sh = shm::shared();
+	int found = -1;
+	for (int i = 0; i < shm::max_slots; i++) {
+		const shm::RunSlot &s = sh->slots[i];
+		if (!shm::slot_idle(s) || s.dbid != dbid)
+			continue;
+		for (int k = 0; k < s.ncached; k++)
+			if (s.cached[k] == config_id)
+				return i;
+		if (found < 0)
+			found = i;
+	}
+	return found;
+}
+
+// Under the lock: asks an idle worker of another database than dbid to
+// leave, unless one is leaving already; whether one will.
+bool retire_idle_worker_except(Oid dbid)
+{
+	shm::Shared *sh = shm::shared();
+	for (const auto &s : sh->slots)
+		if (s.in_use && s.retire)
+			return true;
+	for (auto &s : sh->slots)
+		if (shm::slot_idle(s) && s.dbid != dbid) {
+			s.retire = true;
+			if (s.latch)
+				SetLatch(s.latch);
+			return true;
+		}
+	return false;
+}
+
+// Gives queued requests, oldest first, to idle workers of their database,
+// or to new workers while fewer than sunsync.max_workers exist; when every
+// worker is taken and some idle one belongs to another database, that one
+// is asked to leave and the request waits for its slot.
 void start_queued_runs()
 {
 	shm::Shared *sh = shm::shared();
 	for (;;) {
-		int running = 0, free_slot = -1;
+		int free_slot = -1;
 		shm::Request request;
 		{
 			shm::Locked lock(LW_EXCLUSIVE);
-			shm::Request *next = nullptr;
+			int workers = 0;
 			for (int i = 0; i < shm::max_slots; i++) {
 				if (sh->slots[i].in_use)
-					running++;
+					workers++;
 				else if (free_slot < 0)
 					free_slot = i;
 			}
-			// the oldest request whose configuration has no run in flight
-			// (a full sync asked for during a run waits for that run)
+			std::vector<shm::Request *> waiting;
 			for (auto &r : sh->requests)
-				if (r.used && (!next || r.ticket < next->ticket) && !shm::running_slot(r.dbid, r.config_id))
-					next = &r;
-			if (!next || running >= sunsync_max_workers || free_slot < 0)
+				// a configuration with a run in flight waits for it (a full
+				// sync asked for during a run is the next run)
+				if (r.used && !shm::running_slot(r.dbid, r.config_id))
+					waiting.push_back(&r);
+			std::sort(waiting.begin(), waiting.end(),
+					  [](const shm::Request *a, const shm::Request *b) { return a->ticket < b->ticket; });
+			shm::Request *next = nullptr;
+			for (shm::Request *r : waiting) {
+				if (shm::running_slot(r->dbid, r->config_id))
+					continue; // given out above in this pass
+				int idle = idle_worker_for(r->dbid, r->config_id);
+				if (idle >= 0) {
+					shm::RunSlot &slot = sh->slots[idle];
+					shm::assign_run_locked(slot, r->dbid, r->config_id, r->ticket, r->full);
+					r->used = false;
+					SetLatch(slot.latch);
+					continue;
+				}
+				if (workers < sunsync_max_workers && free_slot >= 0) {
+					next = r;
+					break;
+				}
+				retire_idle_worker_except(r->dbid);
+			}
+			if (!next)
 				return;
 			request = *next;
 			shm::RunSlot &slot = sh->slots[free_slot];
 			slot.in_use = true;
-			slot.dbid = request.dbid;
-			slot.config_id = request.config_id;
-			slot.ticket = request.ticket;
 			slot.pid = 0;
-			slot.stop = false;
-			slot.full = request.full;
-			slot.started_at = GetCurrentTimestamp();
-			strlcpy(slot.phase, "starting", sizeof slot.phase);
-			slot.table_name[0] = '\0';
-			slot.tables_done = slot.tables_total = 0;
-			pg_atomic_write_u64(&slot.rows_done, 0);
+			slot.latch = nullptr;
+			slot.retire = false;
+			slot.ncached = 0;
+			slot.idle_since = 0;
+			shm::assign_run_locked(slot, request.dbid, request.config_id, request.ticket, request.full);
 			next->used = false;
 		}
 
@@ -276,7 +336,7 @@ void start_queued_runs()
 						break;
 					}
 			if (!requeued)
-				shm::record_outcome(request.ticket, false, "53000",
+				shm::record_outcome(request.ticket, request.dbid, request.config_id, false, "53000",
 									"no background worker could be started for the run (max_worker_processes is "
 									"exhausted)");
 		}

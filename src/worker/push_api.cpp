@@ -58,7 +58,7 @@ Waited look_for_outcome(uint64 ticket, bool &still_pending)
 		}
 	still_pending = false;
 	for (const auto &s : shm::shared()->slots)
-		if (s.in_use && s.ticket == ticket)
+		if (s.in_use && s.ticket != 0 && s.ticket == ticket)
 			still_pending = true;
 	for (const auto &r : shm::shared()->requests)
 		if (r.used && r.ticket == ticket)
@@ -178,30 +178,11 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 	{
 		shm::Locked lock(LW_EXCLUSIVE);
 		// A push while a run is queued or in flight joins that run; one that
-		// asks for a full sync while a run is in flight queues the next run.
-		shm::RunSlot *running = shm::running_slot(MyDatabaseId, *id);
-		if (running && (!full || running->full))
-			ticket = running->ticket;
-		else if (auto *req = shm::queued_request(MyDatabaseId, *id)) {
-			ticket = req->ticket;
-			req->full = req->full || full;
-		} else {
-			shm::Request *free_request = nullptr;
-			for (auto &r : sh->requests)
-				if (!r.used) {
-					free_request = &r;
-					break;
-				}
-			if (free_request) {
-				free_request->used = true;
-				free_request->dbid = MyDatabaseId;
-				free_request->config_id = *id;
-				free_request->ticket = ticket = sh->next_ticket++;
-				free_request->full = full;
-				free_request->queued_at = GetCurrentTimestamp();
-			} else
-				queue_full = true;
-		}
+		// asks for a full sync while a run is in flight, or waits for a run
+		// that has begun to read the source, queues the next run.
+		ticket = shm::queue_run_locked(MyDatabaseId, *id, full,
+									   wait ? shm::JoinRunning::before_read : shm::JoinRunning::always);
+		queue_full = ticket == 0;
 		if (wait && !queue_full)
 			waiting.set_ticket_locked(ticket);
 		shm::want_database(MyDatabaseId, true);
@@ -257,7 +238,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_active_runs)
 	{
 		shm::Locked lock(LW_SHARED);
 		for (auto &s : sh->slots)
-			if (s.in_use && s.dbid == MyDatabaseId)
+			if (s.in_use && s.ticket != 0 && s.dbid == MyDatabaseId)
 				rows.push_back({s.config_id, s.pid, s.phase[0] ? s.phase : "starting", s.table_name,
 								s.tables_done, s.tables_total,
 								static_cast<int64>(pg_atomic_read_u64(&s.rows_done))});

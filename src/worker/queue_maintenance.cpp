@@ -5,6 +5,7 @@
 #include "catalog/catalog_version.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
+#include "pg/transaction.hpp"
 #include "settings.hpp"
 #include "worker/shared_state.hpp"
 
@@ -16,32 +17,18 @@ extern "C" {
 }
 
 #include <string>
+#include <utility>
 
 namespace sunsync::worker {
 
 namespace {
 
+// a TRUNCATE does not wait behind a run that reads the table (unless it
+// has failed for long: see truncate_failures)
 template <typename F>
 void in_transaction(F &&f, const char *lock_timeout = "1ms")
 {
-	pg::guard([lock_timeout] {
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		// a TRUNCATE does not wait behind a run that reads the table
-		// (unless it has failed for long: see truncate_failures)
-		set_config_option("lock_timeout", lock_timeout, PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
-		PushActiveSnapshot(GetTransactionSnapshot());
-	});
-	try {
-		f();
-	} catch (...) {
-		pg::guard([] { AbortCurrentTransaction(); });
-		throw;
-	}
-	pg::guard([] {
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	});
+	pg::in_worker_transaction(std::forward<F>(f), lock_timeout);
 }
 
 // per queue table: maintenance passes (one a second or so) in a row whose

@@ -40,6 +40,14 @@ void on_shmem_startup()
 		ConditionVariableInit(&state->outcome_cv);
 		for (auto &slot : state->slots)
 			pg_atomic_init_u64(&slot.rows_done, 0);
+		for (auto &o : state->owners)
+			pg_atomic_init_u32(&o.dirty, 0);
+		for (auto &d : state->databases) {
+			pg_atomic_init_u32(&d.configs_changed, 0);
+			pg_atomic_init_u32(&d.all_dirty, 0);
+			pg_atomic_init_u32(&d.check_runs, 0);
+			pg_atomic_init_u32(&d.any_dirty, 0);
+		}
 		pg_atomic_init_u64(&state->owners_generation, 1);
 		pg_atomic_init_u64(&state->move_epoch, 1);
 		pg_atomic_init_u32(&state->moves_in_flight, 0);
@@ -63,9 +71,24 @@ Shared *shared() { return state; }
 RunSlot *running_slot(Oid dbid, int64 config_id)
 {
 	for (auto &s : state->slots)
-		if (s.in_use && s.dbid == dbid && s.config_id == config_id)
+		if (s.in_use && s.ticket != 0 && s.dbid == dbid && s.config_id == config_id)
 			return &s;
 	return nullptr;
+}
+
+void assign_run_locked(RunSlot &slot, Oid dbid, int64 config_id, uint64 ticket, bool full)
+{
+	slot.dbid = dbid;
+	slot.config_id = config_id;
+	slot.ticket = ticket;
+	slot.stop = false;
+	slot.full = full;
+	slot.reading = false;
+	slot.started_at = GetCurrentTimestamp();
+	strlcpy(slot.phase, "starting", sizeof slot.phase);
+	slot.table_name[0] = '\0';
+	slot.tables_done = slot.tables_total = 0;
+	pg_atomic_write_u64(&slot.rows_done, 0);
 }
 
 Request *queued_request(Oid dbid, int64 config_id)
@@ -97,6 +120,10 @@ void want_database(Oid dbid, bool requested)
 		entry->requested_at = 0;
 		entry->owners_loaded = false;
 		entry->queue_current = -1;
+		pg_atomic_write_u32(&entry->configs_changed, 1);
+		pg_atomic_write_u32(&entry->all_dirty, 0);
+		pg_atomic_write_u32(&entry->check_runs, 0);
+		pg_atomic_write_u32(&entry->any_dirty, 0);
 	}
 	entry->wanted = true;
 	if (requested)
@@ -131,24 +158,80 @@ void set_progress(RunSlot *slot, const char *phase, const std::string &table, in
 	slot->tables_total = total;
 }
 
+void note_reading(RunSlot *slot)
+{
+	if (slot == nullptr)
+		return;
+	Locked lock(LW_EXCLUSIVE);
+	slot->reading = true;
+}
+
 void wake_launcher()
 {
 	if (state->launcher_latch)
 		SetLatch(state->launcher_latch);
 }
 
-void wake_database_worker(Oid dbid)
+void wake_database_worker(Oid dbid, bool check_runs)
 {
 	for (auto &d : state->databases)
-		if (d.dbid == dbid && d.worker_latch)
-			SetLatch(d.worker_latch);
+		if (d.dbid == dbid) {
+			if (check_runs)
+				pg_atomic_write_u32(&d.check_runs, 1);
+			if (d.worker_latch)
+				SetLatch(d.worker_latch);
+		}
 }
 
-void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error, const char *hint)
+void wake_database_worker_unlocked(Oid dbid)
+{
+	if (state == nullptr)
+		return;
+	for (auto &d : state->databases)
+		if (d.dbid == dbid) {
+			Latch *latch = d.worker_latch;
+			if (latch)
+				SetLatch(latch);
+			return;
+		}
+}
+
+uint64 queue_run_locked(Oid dbid, int64 config_id, bool full, JoinRunning join)
+{
+	if (RunSlot *running = running_slot(dbid, config_id)) {
+		if (join == JoinRunning::never)
+			return 0;
+		// a full sync asked for during a run that is not one queues the next
+		bool joinable = join == JoinRunning::always || !running->reading;
+		if (joinable && (!full || running->full))
+			return running->ticket;
+	}
+	if (Request *req = queued_request(dbid, config_id)) {
+		req->full = req->full || full;
+		return req->ticket;
+	}
+	for (auto &r : state->requests)
+		if (!r.used) {
+			r.used = true;
+			r.dbid = dbid;
+			r.config_id = config_id;
+			r.ticket = state->next_ticket++;
+			r.full = full;
+			r.queued_at = GetCurrentTimestamp();
+			return r.ticket;
+		}
+	return 0;
+}
+
+void record_outcome(uint64 ticket, Oid dbid, int64 config_id, bool ok, const char *sqlstate, const char *error,
+					const char *hint)
 {
 	Outcome &o = state->outcomes[state->next_outcome];
 	state->next_outcome = (state->next_outcome + 1) % max_outcomes;
 	o.ticket = ticket;
+	o.seq = ++state->outcome_seq;
+	o.dbid = dbid;
+	o.config_id = config_id;
 	o.ok = ok;
 	strlcpy(o.sqlstate, sqlstate ? sqlstate : "", sizeof o.sqlstate);
 	strlcpy(o.error, error ? error : "", sizeof o.error);

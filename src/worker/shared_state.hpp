@@ -28,24 +28,45 @@ constexpr int error_len = 2048;
 constexpr int max_owners = 16384;
 constexpr int max_waiters = 64;
 
-// A run in flight.  The launcher fills a free slot and starts a worker for
-// it; the worker claims it (pid) and frees it when it exits, however it
-// exits (a before_shmem_exit callback), so a slot never outlives its run.
+// A run worker, and the run it is doing.  The launcher fills a free slot
+// with a run and starts a worker for it; the worker claims it (pid) and,
+// once the run is done, stays in it idle (ticket 0), connected to its
+// database, with the target connections of its last runs open
+// (remote/connection_cache.hpp), until the launcher gives it another run
+// of that database, asks it to leave (retire) or it has been idle for a
+// minute.  It frees the slot when it exits, however it exits (a
+// before_shmem_exit callback), so a slot never outlives its worker.
+constexpr int max_cached_configs = 16;
+
 struct RunSlot {
 	bool in_use;
 	Oid dbid;
-	int64 config_id;
-	uint64 ticket;   // the request this run serves
+	int64 config_id; // 0 while idle
+	uint64 ticket;   // the request this run serves; 0 while idle
 	int pid;         // 0 until the worker has claimed the slot
+	Latch *latch;    // the worker's, once claimed
+	bool retire;     // idle: leave (the launcher needs the slot elsewhere)
 	bool stop;       // the config was deleted: stop cleanly
 	bool full;       // asked for a full sync (sunsync_push(full => true))
+	// the run is about to take (or took) the snapshot it reads the source
+	// in: a commit after this point may not be in it
+	bool reading;
 	TimestampTz started_at;
+	TimestampTz idle_since;
 	char phase[32];
 	char table_name[2 * NAMEDATALEN + 8];
 	int tables_done;
 	int tables_total;
 	pg_atomic_uint64 rows_done; // written by the run, read by any session
+	// the configurations whose target connections this worker keeps
+	int ncached;
+	int64 cached[max_cached_configs];
 };
+
+// Under the lock: whether the slot's worker is idle and may take a run.
+inline bool slot_idle(const RunSlot &s) { return s.in_use && s.pid != 0 && s.ticket == 0 && !s.retire; }
+// Under the lock: gives a run to a slot (a new one or an idle one).
+void assign_run_locked(RunSlot &slot, Oid dbid, int64 config_id, uint64 ticket, bool full);
 
 struct Request {
 	bool used;
@@ -71,10 +92,19 @@ struct OwnerEntry {
 	Oid dbid; // InvalidOid: free
 	uint32 hash;
 	TransactionId adder; // InvalidTransactionId: loaded from the catalog
+	// a continuous configuration has this owner (or may: set before the
+	// configuration commits, cleared by the database's worker)
+	bool continuous;
+	// a transaction that queued changes for this owner committed since the
+	// database's worker last looked (set by the committing backend)
+	pg_atomic_uint32 dirty;
 };
 
 struct Outcome {
 	uint64 ticket; // 0: empty
+	uint64 seq;    // the how-manieth outcome recorded (from 1)
+	Oid dbid;
+	int64 config_id;
 	bool ok;
 	char sqlstate[6];
 	char error[error_len];
@@ -101,6 +131,14 @@ struct Database {
 	// catalog)
 	bool owners_loaded;
 	int queue_current;
+	// set by committing backends, cleared by the database's worker:
+	// configurations were created, changed or deleted; changes were
+	// queued for owners that cannot be told apart (every continuous
+	// configuration looks); a run ended without recording how
+	pg_atomic_uint32 configs_changed;
+	pg_atomic_uint32 all_dirty;
+	pg_atomic_uint32 check_runs;
+	pg_atomic_uint32 any_dirty; // some owner entry of it is dirty
 };
 
 struct Shared {
@@ -113,6 +151,7 @@ struct Shared {
 	Request requests[max_requests];
 	Outcome outcomes[max_outcomes];
 	int next_outcome;
+	uint64 outcome_seq; // of the newest outcome
 	Database databases[max_databases];
 	Waiter waiters[max_waiters];
 	OwnerEntry owners[max_owners];
@@ -150,14 +189,36 @@ Request *queued_request(Oid dbid, int64 config_id);
 void want_database(Oid dbid, bool requested = false);
 void wake_launcher();
 // Under the lock: wakes the worker of dbid (it then marks runs that ended
-// without recording how as FAILED).
-void wake_database_worker(Oid dbid);
+// without recording how as FAILED when check_runs, and looks at the
+// outcomes of runs of continuous configurations).
+void wake_database_worker(Oid dbid, bool check_runs = false);
+// Without the lock (from a commit callback, which must not fail): sets the
+// latch of dbid's worker, if it has one.  A stale latch (the worker just
+// exited) wakes another process once, which is harmless.
+void wake_database_worker_unlocked(Oid dbid);
 // Under the lock: this database's entry, or nullptr.
 Database *database_entry(Oid dbid);
 // Takes the lock: what sunsync_progress shows of a run (slot may be null).
 void set_progress(RunSlot *slot, const char *phase, const std::string &table, int done, int total);
-// Under the lock: records how a run ended, for waiters; frees nothing.
-void record_outcome(uint64 ticket, bool ok, const char *sqlstate, const char *error,
+// Under the lock: records how a run ended, for waiters and for the
+// database's worker; frees nothing.
+void record_outcome(uint64 ticket, Oid dbid, int64 config_id, bool ok, const char *sqlstate, const char *error,
 					const char *hint = nullptr);
+
+// Under the exclusive lock: queues a run of (dbid, config_id), or joins the
+// request already queued for it.  A run in flight is joined:
+//   always        by a push without wait (a push while one runs does not
+//                 start a second run);
+//   before_read   by a push with wait, while that run has not begun to
+//                 read the source (so that it ships what the caller
+//                 committed); otherwise the next run is queued;
+//   never         by the scheduler of continuous configurations, which
+//                 waits for it to end.
+// Returns the ticket, 0 when the request queue is full or (never) a run is
+// in flight.
+enum class JoinRunning { always, before_read, never };
+uint64 queue_run_locked(Oid dbid, int64 config_id, bool full, JoinRunning join);
+// Takes the lock: the run of this slot begins to read the source.
+void note_reading(RunSlot *slot);
 
 } // namespace sunsync::shm

@@ -114,14 +114,15 @@ is($source->safe_psql('app', "SELECT count(*) FROM sunsync_history WHERE config_
 	'the second push did not start a second run');
 is($source->safe_psql('app', "SELECT count(*) FROM sunsync_progress"), '0', 'no run in flight afterwards');
 
-# The launcher restarts a database worker that stops.
+# The launcher restarts a database worker that stops (run workers, idle
+# or not, show what they do in pg_stat_activity.query).
 ok($source->poll_query_until('app', q{SELECT count(*) = 1 FROM pg_stat_activity
-	WHERE backend_type = 'sunsync worker' AND datname = 'app'}), 'the database has its sunsync worker');
+	WHERE backend_type = 'sunsync worker' AND datname = 'app' AND query NOT LIKE 'sunsync: %'}), 'the database has its sunsync worker');
 my $worker_pid = $source->safe_psql('app', q{SELECT pid FROM pg_stat_activity
-	WHERE backend_type = 'sunsync worker' AND datname = 'app'});
+	WHERE backend_type = 'sunsync worker' AND datname = 'app' AND query NOT LIKE 'sunsync: %'});
 $source->safe_psql('app', "SELECT pg_terminate_backend($worker_pid)");
 ok($source->poll_query_until('app', qq{SELECT count(*) = 1 FROM pg_stat_activity
-	WHERE backend_type = 'sunsync worker' AND datname = 'app' AND pid <> $worker_pid}),
+	WHERE backend_type = 'sunsync worker' AND datname = 'app' AND query NOT LIKE 'sunsync: %' AND pid <> $worker_pid}),
 	'a new worker replaces it');
 
 # A database that gets the extension later works without a restart.
@@ -136,7 +137,7 @@ $source->safe_psql('later', q{
 	SELECT sunsync_add_table('notes');
 });
 ok($source->poll_query_until('later', q{SELECT count(*) = 1 FROM pg_stat_activity
-	WHERE backend_type = 'sunsync worker' AND datname = 'later'}),
+	WHERE backend_type = 'sunsync worker' AND datname = 'later' AND query NOT LIKE 'sunsync: %'}),
 	'CREATE EXTENSION alone gets the new database its worker');
 $target->safe_psql('postgres', 'CREATE DATABASE later_target OWNER family1');
 my $later = $source->safe_psql('later', "SELECT sunsync_create_config(1, '"

@@ -65,7 +65,7 @@ sub hold_target
 sub app_workers
 {
 	return $source->safe_psql('app', q{SELECT count(*) FROM pg_stat_activity
-		WHERE backend_type = 'sunsync worker' AND datname = 'app' AND query NOT LIKE '%COPY%'
+		WHERE backend_type = 'sunsync worker' AND datname = 'app' AND query NOT LIKE '%COPY%' AND query NOT LIKE 'sunsync: %'
 		  AND pid NOT IN (SELECT pid FROM sunsync_progress WHERE pid IS NOT NULL)});
 }
 

@@ -1,0 +1,83 @@
+#include "remote/connection_cache.hpp"
+
+#include "pg/guard.hpp"
+#include "settings.hpp"
+
+extern "C" {
+#include "utils/timestamp.h"
+}
+
+#include <algorithm>
+
+namespace sunsync::remote {
+
+namespace {
+constexpr int max_connection_age_ms = 10 * 60 * 1000;
+}
+
+std::unique_ptr<Connection> ConnectionCache::take(int64 config_id, const std::string &url,
+												  const ConnectOptions &options)
+{
+	auto it = kept_.find(config_id);
+	if (it != kept_.end()) {
+		std::unique_ptr<Connection> conn = std::move(it->second.conn);
+		kept_.erase(it);
+		// the rules are checked again (an error here is the run's error);
+		// a login is renewed now and then (a password changed on the
+		// target, a pg_hba.conf that no longer lets it in)
+		TimestampTz now = pg::guard([] { return GetCurrentTimestamp(); });
+		bool young = !TimestampDifferenceExceeds(conn->opened_at(), now, max_connection_age_ms);
+		if (young && conn->reusable_for(url, options)) {
+			conn->set_check_stop(options.check_stop);
+			return conn;
+		}
+	}
+	return std::make_unique<Connection>(url, options);
+}
+
+void ConnectionCache::keep(int64 config_id, std::unique_ptr<Connection> conn)
+{
+	if (sunsync_max_idle_connections <= 0)
+		return;
+	conn->set_check_stop(nullptr);
+	TimestampTz now = pg::guard([] { return GetCurrentTimestamp(); });
+	kept_[config_id] = Kept{std::move(conn), now};
+	// the least recently used go first
+	while (static_cast<int>(kept_.size()) > sunsync_max_idle_connections) {
+		auto oldest = kept_.begin();
+		for (auto it = kept_.begin(); it != kept_.end(); ++it)
+			if (it->second.last_used < oldest->second.last_used)
+				oldest = it;
+		kept_.erase(oldest);
+	}
+}
+
+long ConnectionCache::close_idle(long idle_ms)
+{
+	TimestampTz now = pg::guard([] { return GetCurrentTimestamp(); });
+	long next = -1;
+	for (auto it = kept_.begin(); it != kept_.end();) {
+		long left = idle_ms - static_cast<long>((now - it->second.last_used) / 1000);
+		if (left <= 0) {
+			it = kept_.erase(it);
+			continue;
+		}
+		next = next < 0 ? left : std::min(next, left);
+		++it;
+	}
+	return next;
+}
+
+std::vector<int64> ConnectionCache::configs() const
+{
+	std::vector<std::pair<TimestampTz, int64>> by_use;
+	for (const auto &[id, k] : kept_)
+		by_use.emplace_back(k.last_used, id);
+	std::sort(by_use.rbegin(), by_use.rend());
+	std::vector<int64> out;
+	for (const auto &[used, id] : by_use)
+		out.push_back(id);
+	return out;
+}
+
+} // namespace sunsync::remote

@@ -1,0 +1,42 @@
+// The target connections a long-lived run worker keeps between runs, one
+// per configuration, at most sunsync.max_idle_connections, each closed
+// after a minute unused.  A connection is reused only when it is idle and
+// alive, younger than ten minutes, and its URL, checked again against the
+// URL rules (the host resolved again), leads to the same addresses with
+// the same options; the first statement on it must be answered within
+// sunsync.connect_timeout (a link gone silent); a run that fails drops its
+// connection, so the next run connects afresh.
+#pragma once
+
+#include "remote/connection.hpp"
+
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace sunsync::remote {
+
+class ConnectionCache {
+public:
+	// A connection for a run of config_id: the kept one when it may serve,
+	// otherwise a new one.  The caller gives it back with keep() after a
+	// successful run; a connection not given back is closed.
+	std::unique_ptr<Connection> take(int64 config_id, const std::string &url, const ConnectOptions &options);
+	void keep(int64 config_id, std::unique_ptr<Connection> conn);
+	// Closes connections unused for idle_ms; returns the ms until the next
+	// one is due (or -1 when none is kept).
+	long close_idle(long idle_ms);
+	void clear() { kept_.clear(); }
+	// The configurations with a connection kept, most recently used first
+	// (for the launcher, which gives their runs to this worker when it can).
+	std::vector<int64> configs() const;
+
+private:
+	struct Kept {
+		std::unique_ptr<Connection> conn;
+		TimestampTz last_used;
+	};
+	std::map<int64, Kept> kept_;
+};
+
+} // namespace sunsync::remote
