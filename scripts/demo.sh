@@ -57,6 +57,27 @@ src -c "SELECT sunsync_push($id, wait => true)"
 src -c "SELECT id, owner, target_url, status, last_sync_at, last_error, pending_changes FROM sunsync_configs"
 src -c "SELECT run_id, kind, status, rows_upserted, rows_deleted, finished_at - started_at AS took, error FROM sunsync_history"
 
+echo "== continuous mode: no more pushes; a change arrives by itself"
+src -q -o /dev/null -c "SELECT sunsync_update_config($id, continuous => true)"
+sleep 1.5 # past a naptime since the last run: the next change ships at once
+t0=$(date +%s.%N)
+src -q -c "UPDATE users SET name = 'Renamed by the demo' WHERE id = 2"
+arrived=""
+for _ in $(seq 200); do
+	if [ "$(cluster_psql demo-target -d family1 -Atq -c "SELECT name FROM public.users WHERE id = 2")" = "Renamed by the demo" ]; then
+		arrived=$(awk -v now="$(date +%s.%N)" -v t0="$t0" 'BEGIN { printf "%.2f", now - t0 }')
+		break
+	fi
+	sleep 0.02
+done
+if [ -n "$arrived" ]; then
+	echo "the new name of user 2 is on the target $arrived s after its commit, without a push"
+else
+	echo "the change did not arrive within 4 s" >&2
+	exit 1
+fi
+src -c "SELECT run_id, kind, status, rows_upserted, rows_deleted, finished_at - started_at AS took FROM sunsync_history ORDER BY run_id DESC LIMIT 1"
+
 echo "== rows of family 1: source (owner's rows) and target"
 family="(SELECT id FROM users WHERE coalesce(parent_id, id) = 1)"
 printf '%-22s %10s %10s\n' table source target

@@ -40,14 +40,16 @@ void forget()
 
 void set_bit(int entry) { bitmap[entry / bits_per_word] |= uint64(1) << (entry % bits_per_word); }
 
-// Marks one owner entry dirty when a continuous configuration has it;
-// true when it was not dirty yet (the worker has not been told).
-bool mark_dirty(shm::Shared *sh, int entry)
+// Marks one owner entry dirty when a continuous configuration has it:
+// *dirtied when it did, *news when it was not dirty yet.
+void mark_dirty(shm::Shared *sh, int entry, bool *dirtied, bool *news)
 {
 	shm::OwnerEntry &e = sh->owners[entry];
 	if (e.dbid != MyDatabaseId || !e.continuous)
-		return false;
-	return pg_atomic_exchange_u32(&e.dirty, 1) == 0;
+		return;
+	*dirtied = true;
+	if (pg_atomic_exchange_u32(&e.dirty, 1) == 0)
+		*news = true;
 }
 
 void on_commit()
@@ -62,16 +64,18 @@ void on_commit()
 	// read now, not when the change was queued: a configuration made
 	// continuous meanwhile marked its owner before it committed.  The
 	// worker is woken only for an owner it has not been told of yet.
-	bool wake = false;
+	bool dirtied = false, wake = false;
 	if (!overflowed)
 		for (int i = 0; i < listed_count; i++)
-			wake = mark_dirty(sh, listed[i]) || wake;
+			mark_dirty(sh, listed[i], &dirtied, &wake);
 	else
 		for (int w = 0; w < shm::max_owners / bits_per_word; w++)
 			for (uint64 bits = bitmap[w]; bits != 0; bits &= bits - 1)
-				wake = mark_dirty(sh, w * bits_per_word + __builtin_ctzll(bits)) || wake;
-	if (d && wake)
-		pg_atomic_write_u32(&d->any_dirty, 1);
+				mark_dirty(sh, w * bits_per_word + __builtin_ctzll(bits), &dirtied, &wake);
+	// an entry left dirty with the flag down (the database's entry made
+	// anew) is told again here
+	if (d && dirtied && pg_atomic_exchange_u32(&d->any_dirty, 1) == 0)
+		wake = true;
 	if (d && noted_all) {
 		pg_atomic_write_u32(&d->all_dirty, 1);
 		wake = true;

@@ -175,14 +175,27 @@ void set_continuous_owners(const std::vector<uint32> &continuous)
 {
 	ensure_owners_loaded();
 	std::set<uint32> keep(continuous.begin(), continuous.end());
+	// configurations being created (not committed yet) keep their marks:
+	// their adders are looked at without the lock
+	std::vector<std::pair<uint32, TransactionId>> marked;
+	{
+		shm::Locked lock(LW_SHARED);
+		for (const auto &e : shm::shared()->owners)
+			if (e.dbid == MyDatabaseId && e.continuous && !keep.count(e.hash) && TransactionIdIsValid(e.adder))
+				marked.emplace_back(e.hash, e.adder);
+	}
+	std::set<uint32> creating;
+	pg::guard([&] {
+		for (const auto &[hash, adder] : marked)
+			if (TransactionIdIsInProgress(adder))
+				creating.insert(hash);
+	});
 	shm::Locked lock(LW_EXCLUSIVE);
 	bool changed = false;
 	for (auto &e : shm::shared()->owners) {
 		if (e.dbid != MyDatabaseId)
 			continue;
-		// a configuration being created (not committed yet) keeps its mark
-		bool want = keep.count(e.hash) > 0 || (e.continuous && TransactionIdIsValid(e.adder) &&
-											  TransactionIdIsInProgress(e.adder));
+		bool want = keep.count(e.hash) > 0 || (e.continuous && creating.count(e.hash) > 0);
 		if (want != e.continuous) {
 			e.continuous = want;
 			changed = true;

@@ -163,7 +163,7 @@ ReadSet queue_relations(pg::Spi &spi)
 // list and the snapshot, the new list is locked and a new snapshot taken.
 // reads: the scope's tables, as locked.
 template <typename F>
-void in_locked_snapshot(shm::RunSlot *slot, ReadSet &reads, F &&f)
+void in_locked_snapshot(ReadSet &reads, F &&f)
 {
 	ReadSet queue;
 	in_transaction(false, [&] {
@@ -191,8 +191,6 @@ void in_locked_snapshot(shm::RunSlot *slot, ReadSet &reads, F &&f)
 			[&] {
 				lock_for_reading(reads);
 				lock_for_reading(queue);
-				// a push that waits and comes after this waits for the next run
-				shm::note_reading(slot);
 			});
 		if (!scope_changed)
 			return;
@@ -361,7 +359,7 @@ void record_failure(const std::string &id, const std::string &run_id, RunOutcome
 			// so that configurations that failed together spread out
 			spi.run("UPDATE sunsync.configs c SET status = 'FAILED', last_error = $2, next_attempt_at = CASE "
 					"WHEN c.continuous THEN pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => "
-					"LEAST($3::float8, 2 ^ LEAST(30, f.n - 1)) * (0.5 + pg_catalog.random() / 2)) END "
+					"LEAST($3::float8, 2 ^ LEAST(30, GREATEST(f.n, 1) - 1)) * (0.5 + pg_catalog.random() / 2)) END "
 					"FROM (SELECT count(*) AS n FROM sunsync.history h WHERE h.config_id = $1::bigint "
 					"      AND h.status = 'FAILED' AND h.run_id > coalesce((SELECT max(run_id) FROM sunsync.history "
 					"      WHERE config_id = $1::bigint AND status = 'COMPLETED'), 0)) f "
@@ -385,6 +383,9 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id, remote::ConnectionCac
 			throw Error("57P01", "the run was stopped: configuration " + id + " was deleted");
 	};
 	try {
+		// from here on, what this run ships is read from now on: a push that
+		// waits for what its caller committed waits for the next run
+		shm::note_reading(slot);
 		Config cfg;
 		run_id = start_run(id, cfg);
 		if (cfg.restored_copy)
@@ -410,7 +411,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id, remote::ConnectionCac
 		for (int attempt = 1;; attempt++) {
 			set_progress(slot, "locking", "", 0, 0);
 			ReadSet reads;
-			in_locked_snapshot(slot, reads, [&](pg::Spi &spi) {
+			in_locked_snapshot(reads, [&](pg::Spi &spi) {
 				a = run_in_snapshot(spi, *conn, slot, cfg, config_id, check_stop, settled, settle_snapshot,
 									slot->full);
 			});
@@ -421,14 +422,14 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id, remote::ConnectionCac
 				throw Error(sqlstate::internal_error, "the run could not settle its changes");
 			set_progress(slot, "waiting for writers", "", 0, 0);
 			settle_snapshot = a.snapshot;
-			in_transaction(false, [&] { wait_for_writers(reads, slot->ticket); });
+			in_transaction(false, [&] { wait_for_writers(reads, slot->ticket, config_id); });
 			settled = true;
 		}
 
 		set_progress(slot, "recording", "", 0, 0);
+		record_success(id, run_id, a);
 		// idle now: the next run of this configuration may use it
 		connections.keep(config_id, std::move(conn));
-		record_success(id, run_id, a);
 		set_progress(slot, "done", "", 0, 0);
 		out.ok = true;
 		return out;

@@ -33,15 +33,21 @@ struct Writer {
 
 } // namespace
 
-void wait_for_writers(const ReadSet &relations, uint64 ticket)
+void wait_for_writers(const ReadSet &relations, uint64 ticket, int64 config_id)
 {
-	std::set<int> waiting_for_us;
+	// sessions waiting for this run, or for the next run of its
+	// configuration (which waits for this one): waiting for them would
+	// wait for ourselves
+	int waiting[shm::max_waiters];
+	int nwaiting = 0;
 	{
 		shm::Locked lock(LW_SHARED);
 		for (const auto &w : shm::shared()->waiters)
-			if (w.ticket == ticket && ticket != 0)
-				waiting_for_us.insert(w.pid);
+			if (w.pid != 0 && ((w.ticket == ticket && ticket != 0) ||
+							   (w.dbid == MyDatabaseId && w.config_id == config_id && w.ticket != 0)))
+				waiting[nwaiting++] = w.pid;
 	}
+	std::set<int> waiting_for_us(waiting, waiting + nwaiting);
 	std::set<Oid> oids;
 	pg::guard([&] {
 		for (const auto &[oid, name] : relations) {

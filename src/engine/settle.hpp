@@ -18,6 +18,6 @@ namespace sunsync::engine {
 // prepared transactions included.  Fails at once when one of
 // them is a session waiting for this very run (ticket), and after
 // lock_timeout otherwise, naming the sessions.
-void wait_for_writers(const ReadSet &relations, uint64 ticket);
+void wait_for_writers(const ReadSet &relations, uint64 ticket, int64 config_id);
 
 } // namespace sunsync::engine

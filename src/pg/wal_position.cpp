@@ -5,6 +5,7 @@
 extern "C" {
 #include "access/timeline.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 }
 
 #include <cstdio>
@@ -50,7 +51,18 @@ std::string current_wal_position()
 
 void flush_wal_to_here()
 {
-	guard([] { XLogFlush(GetXLogInsertRecPtr()); });
+	guard([] {
+		// The insert position at the first usable byte of a page points past
+		// that page's header, which no record has reserved yet: XLogFlush
+		// would find it beyond the end of WAL ("flush request ... is not
+		// satisfied").  Everything written so far ends at the page's start.
+		XLogRecPtr upto = GetXLogInsertRecPtr();
+		if (XLogSegmentOffset(upto, wal_segment_size) == SizeOfXLogLongPHD)
+			upto -= SizeOfXLogLongPHD;
+		else if (upto % XLOG_BLCKSZ == SizeOfXLogShortPHD)
+			upto -= SizeOfXLogShortPHD;
+		XLogFlush(upto);
+	});
 }
 
 bool on_current_history(const std::string &position)

@@ -15,6 +15,7 @@ extern "C" {
 #include <openssl/evp.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <map>
 
 namespace sunsync::remote {
@@ -93,9 +94,10 @@ Params connection_params(const std::string &url, const ConnectOptions &opt)
 	set["keepalives_interval"] = "10";
 	set["keepalives_count"] = "3";
 	// sent data that the target does not acknowledge (a link gone silent)
-	// ends the connection, rather than a statement's whole timeout
+	// ends the connection, rather than a statement's whole timeout; longer
+	// than the target's lock_timeout, which says more when it is the cause
 	if (!set.count("tcp_user_timeout"))
-		set["tcp_user_timeout"] = "30000";
+		set["tcp_user_timeout"] = std::to_string(std::max(30000, opt.lock_timeout_ms) + 30000);
 	set["application_name"] = "sunsync";
 	set["client_encoding"] = opt.client_encoding;
 	if (!opt.trusted)

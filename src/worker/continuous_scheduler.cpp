@@ -51,7 +51,9 @@ void ContinuousScheduler::mark(Config &c, TimestampTz now)
 // 4 s... up to sunsync.retry_max_delay, drawn from the upper half.
 void ContinuousScheduler::backoff(Config &c, TimestampTz now, std::optional<long long> catalog_retry_in_ms)
 {
-	if (catalog_retry_in_ms) {
+	// a time still ahead is the run's own word; one gone by belongs to an
+	// earlier failure (the latest one was not recorded by its run)
+	if (catalog_retry_in_ms && *catalog_retry_in_ms > 0) {
 		c.next_attempt = in_ms(now, *catalog_retry_in_ms);
 		return;
 	}
@@ -77,6 +79,7 @@ void ContinuousScheduler::reload()
 		uint32 hash;
 		std::optional<long long> retry_in_ms; // NULL next_attempt_at: none
 		int failures;
+		std::string updated_at;
 		bool wants_run;
 	};
 	std::vector<Row> rows;
@@ -99,13 +102,13 @@ void ContinuousScheduler::reload()
 					 "  WHERE h.config_id = c.id AND h.status = 'FAILED' AND h.run_id OPERATOR(pg_catalog.>) "
 					 "  coalesce((SELECT max(run_id) FROM sunsync.history WHERE config_id = c.id "
 					 "            AND status = 'COMPLETED'), 0)) ELSE 0 END, "
-					 "c.applied_snapshot IS NULL OR c.status = 'FAILED' "
+					 "c.applied_snapshot IS NULL OR c.status = 'FAILED', c.updated_at::pg_catalog.text "
 					 "FROM sunsync.configs c WHERE c.continuous AND c.owner_hash IS NOT NULL "
 					 "AND c.source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source)")
 					 .rows)
 				rows.push_back({std::stoll(*r[0]), static_cast<uint32>(std::stoll(*r[1])),
 								r[2] ? std::optional<long long>(std::stoll(*r[2])) : std::nullopt, std::stoi(*r[3]),
-								*r[4] == "t"});
+								*r[5], *r[4] == "t"});
 			// writers wake us for these owners from now on
 			std::vector<uint32> hashes;
 			for (const Row &row : rows)
@@ -137,6 +140,12 @@ void ContinuousScheduler::reload()
 		bool fresh = old == configs_.end();
 		Config c = fresh ? Config{} : old->second;
 		c.hash = row.hash;
+		if (!fresh && c.updated_at != row.updated_at) {
+			// changed (a new target URL): its backoff starts afresh
+			c.failures = 0;
+			mark(c, now);
+		}
+		c.updated_at = row.updated_at;
 		if (fresh) {
 			c.failures = row.failures;
 			if (row.wants_run)
@@ -171,8 +180,10 @@ void ContinuousScheduler::collect_marks(TimestampTz now)
 	if (pg_atomic_exchange_u32(&d->all_dirty, 0) != 0)
 		for (auto &entry : configs_)
 			mark(entry.second, now);
-	if (pg_atomic_exchange_u32(&d->any_dirty, 0) == 0)
+	// the first look scans every entry (marks left before this worker)
+	if (pg_atomic_exchange_u32(&d->any_dirty, 0) == 0 && scanned_once_)
 		return;
+	scanned_once_ = true;
 	for (auto &e : sh->owners) {
 		if (e.dbid != MyDatabaseId || pg_atomic_read_u32(&e.dirty) == 0)
 			continue;
@@ -192,6 +203,7 @@ void ContinuousScheduler::collect_marks(TimestampTz now)
 void ContinuousScheduler::collect_outcomes(TimestampTz now)
 {
 	struct Seen {
+		uint64 seq;
 		int64 id;
 		uint64 ticket;
 		bool ok;
@@ -207,7 +219,7 @@ void ContinuousScheduler::collect_outcomes(TimestampTz now)
 		bool lost = sh->outcome_seq - outcome_seq_ > static_cast<uint64>(shm::max_outcomes);
 		for (const auto &o : sh->outcomes)
 			if (o.ticket != 0 && o.seq > outcome_seq_ && o.dbid == MyDatabaseId && configs_.count(o.config_id))
-				seen.push_back({o.config_id, o.ticket, o.ok});
+				seen.push_back({o.seq, o.config_id, o.ticket, o.ok});
 		outcome_seq_ = sh->outcome_seq;
 		for (auto &entry : configs_) {
 			Config &c = entry.second;
@@ -227,6 +239,7 @@ void ContinuousScheduler::collect_outcomes(TimestampTz now)
 				ended_unseen.push_back(entry.first);
 		}
 	}
+	std::sort(seen.begin(), seen.end(), [](const Seen &a, const Seen &b) { return a.seq < b.seq; });
 	std::vector<std::string> failed;
 	for (const Seen &s : seen) {
 		Config &c = configs_[s.id];
@@ -359,6 +372,12 @@ long ContinuousScheduler::step(long max_sleep_ms)
 	{
 		shm::Locked lock(LW_SHARED);
 		d = shm::database_entry(MyDatabaseId);
+	}
+	if (!started_) {
+		// what the ring holds happened before: reload() reads the catalog
+		shm::Locked lock(LW_SHARED);
+		outcome_seq_ = shm::shared()->outcome_seq;
+		started_ = true;
 	}
 	bool changed = d && pg_atomic_exchange_u32(&d->configs_changed, 0) != 0;
 	if (changed || !loaded_) {

@@ -16,6 +16,7 @@
 #include "pg/postgres.hpp"
 
 #include <map>
+#include <string>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -36,6 +37,7 @@ private:
 		TimestampTz last_started = 0; // of its last run (queued, then begun)
 		TimestampTz next_attempt = 0; // 0: no backoff
 		int failures = 0;             // in a row, since its last success
+		std::string updated_at;       // a new URL (or mode) starts afresh
 		uint64 ticket = 0;            // the run queued or in flight
 	};
 	void reload();
@@ -49,6 +51,8 @@ private:
 	std::map<int64, Config> configs_;
 	std::unordered_multimap<uint32, int64> by_hash_;
 	bool loaded_ = false;
+	bool started_ = false; // outcomes before this worker began are not its
+	bool scanned_once_ = false;
 	uint64 outcome_seq_ = 0;
 	TimestampTz last_sweep_ = 0;
 };

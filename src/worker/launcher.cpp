@@ -31,7 +31,6 @@ extern "C" {
 #include <algorithm>
 #include <csignal>
 #include <cstring>
-#include <vector>
 
 namespace {
 
@@ -232,22 +231,27 @@ int idle_worker_for(Oid dbid, int64 config_id)
 	return found;
 }
 
-// Under the lock: asks an idle worker of another database than dbid to
-// leave, unless one is leaving already; whether one will.
-bool retire_idle_worker_except(Oid dbid)
+// Under the lock: asks an idle worker whose database has no waiting
+// request to leave, unless one is leaving already.
+void retire_idle_worker_without_work(shm::Request *const *waiting, int nwaiting)
 {
 	shm::Shared *sh = shm::shared();
 	for (const auto &s : sh->slots)
 		if (s.in_use && s.retire)
-			return true;
-	for (auto &s : sh->slots)
-		if (shm::slot_idle(s) && s.dbid != dbid) {
-			s.retire = true;
-			if (s.latch)
-				SetLatch(s.latch);
-			return true;
-		}
-	return false;
+			return;
+	for (auto &s : sh->slots) {
+		if (!shm::slot_idle(s))
+			continue;
+		bool wanted = false;
+		for (int i = 0; i < nwaiting; i++)
+			wanted = wanted || (waiting[i]->used && waiting[i]->dbid == s.dbid);
+		if (wanted)
+			continue;
+		s.retire = true;
+		if (s.latch)
+			SetLatch(s.latch);
+		return;
+	}
 }
 
 // Gives queued requests, oldest first, to idle workers of their database,
@@ -269,31 +273,40 @@ void start_queued_runs()
 				else if (free_slot < 0)
 					free_slot = i;
 			}
-			std::vector<shm::Request *> waiting;
+			// no allocation under the lock
+			shm::Request *waiting[shm::max_requests];
+			int nwaiting = 0;
 			for (auto &r : sh->requests)
 				// a configuration with a run in flight waits for it (a full
 				// sync asked for during a run is the next run)
 				if (r.used && !shm::running_slot(r.dbid, r.config_id))
-					waiting.push_back(&r);
-			std::sort(waiting.begin(), waiting.end(),
+					waiting[nwaiting++] = &r;
+			std::sort(waiting, waiting + nwaiting,
 					  [](const shm::Request *a, const shm::Request *b) { return a->ticket < b->ticket; });
-			shm::Request *next = nullptr;
-			for (shm::Request *r : waiting) {
+			// 1. to idle workers of their databases
+			for (int i = 0; i < nwaiting; i++) {
+				shm::Request *r = waiting[i];
 				if (shm::running_slot(r->dbid, r->config_id))
 					continue; // given out above in this pass
 				int idle = idle_worker_for(r->dbid, r->config_id);
-				if (idle >= 0) {
-					shm::RunSlot &slot = sh->slots[idle];
-					shm::assign_run_locked(slot, r->dbid, r->config_id, r->ticket, r->full);
-					r->used = false;
-					SetLatch(slot.latch);
+				if (idle < 0)
 					continue;
-				}
-				if (workers < sunsync_max_workers && free_slot >= 0) {
+				shm::RunSlot &slot = sh->slots[idle];
+				shm::assign_run_locked(slot, r->dbid, r->config_id, r->ticket, r->full);
+				r->used = false;
+				SetLatch(slot.latch);
+			}
+			// 2. the oldest left to a new worker, if there is room; if not,
+			// an idle worker whose database has nothing waiting makes room
+			shm::Request *next = nullptr;
+			for (int i = 0; i < nwaiting && !next; i++) {
+				shm::Request *r = waiting[i];
+				if (!r->used || shm::running_slot(r->dbid, r->config_id))
+					continue;
+				if (workers < sunsync_max_workers && free_slot >= 0)
 					next = r;
-					break;
-				}
-				retire_idle_worker_except(r->dbid);
+				else
+					retire_idle_worker_without_work(waiting, nwaiting);
 			}
 			if (!next)
 				return;

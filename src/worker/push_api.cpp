@@ -44,10 +44,19 @@ struct Waited {
 	std::string sqlstate, error, hint;
 };
 
-Waited look_for_outcome(uint64 ticket, bool &still_pending)
+Waited look_for_outcome(uint64 ticket, bool &still_pending, const shm::Waiter *mine)
 {
 	Waited w;
 	shm::Locked lock(LW_SHARED);
+	if (mine && mine->done && mine->ticket == ticket) {
+		w.found = true;
+		w.ok = mine->ok;
+		w.sqlstate = mine->sqlstate;
+		w.error = mine->error;
+		w.hint = mine->hint;
+		still_pending = false;
+		return w;
+	}
 	for (const auto &o : shm::shared()->outcomes)
 		if (o.ticket == ticket) {
 			w.found = true;
@@ -120,13 +129,21 @@ public:
 				w.ticket = 0, w.pid = 0;
 			if (w.ticket == 0 && w.pid == 0) {
 				w.pid = MyProcPid;
+				w.done = false;
 				entry_ = &w;
 				return true;
 			}
 		}
 		return false;
 	}
-	void set_ticket_locked(uint64 ticket) { entry_->ticket = ticket; }
+	void set_ticket_locked(uint64 ticket, int64 config_id)
+	{
+		entry_->ticket = ticket;
+		entry_->dbid = MyDatabaseId;
+		entry_->config_id = config_id;
+	}
+	// Where the outcome is kept for this session (read it under the lock).
+	const shm::Waiter *entry() const { return entry_; }
 	~WaiterEntry()
 	{
 		if (!entry_)
@@ -134,6 +151,7 @@ public:
 		shm::Locked lock(LW_EXCLUSIVE);
 		entry_->ticket = 0;
 		entry_->pid = 0;
+		entry_->done = false;
 	}
 	WaiterEntry(const WaiterEntry &) = delete;
 	WaiterEntry &operator=(const WaiterEntry &) = delete;
@@ -184,7 +202,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 									   wait ? shm::JoinRunning::before_read : shm::JoinRunning::always);
 		queue_full = ticket == 0;
 		if (wait && !queue_full)
-			waiting.set_ticket_locked(ticket);
+			waiting.set_ticket_locked(ticket, *id);
 		shm::want_database(MyDatabaseId, true);
 	}
 	if (queue_full)
@@ -200,7 +218,7 @@ SUNSYNC_SQL_FUNCTION(sunsync_push)
 	int seconds_without_launcher = 0;
 	for (;;) {
 		bool pending = false;
-		outcome = look_for_outcome(ticket, pending);
+		outcome = look_for_outcome(ticket, pending, waiting.entry());
 		if (outcome.found || !pending)
 			break;
 		seconds_without_launcher = sh->launcher_pid == 0 ? seconds_without_launcher + 1 : 0;

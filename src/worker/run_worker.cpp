@@ -164,7 +164,9 @@ int64 next_run(remote::ConnectionCache &cache)
 			}
 			idle_since = slot.idle_since;
 			bool idle_long = TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), idle_exit_ms);
-			if (slot.retire || idle_long) {
+			// sunsync left the database (DROP EXTENSION; DROP DATABASE may follow)
+			bool database_gone = shm::database_entry(slot.dbid) == nullptr;
+			if (slot.retire || idle_long || database_gone) {
 				// no run can be given to it from now on
 				slot.retire = true;
 				return 0;

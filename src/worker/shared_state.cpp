@@ -228,6 +228,14 @@ void record_outcome(uint64 ticket, Oid dbid, int64 config_id, bool ok, const cha
 {
 	Outcome &o = state->outcomes[state->next_outcome];
 	state->next_outcome = (state->next_outcome + 1) % max_outcomes;
+	for (auto &w : state->waiters)
+		if (w.ticket == ticket && w.pid != 0 && !w.done) {
+			w.done = true;
+			w.ok = ok;
+			strlcpy(w.sqlstate, sqlstate ? sqlstate : "", sizeof w.sqlstate);
+			strlcpy(w.error, error ? error : "", sizeof w.error);
+			strlcpy(w.hint, hint ? hint : "", sizeof w.hint);
+		}
 	o.ticket = ticket;
 	o.seq = ++state->outcome_seq;
 	o.dbid = dbid;

@@ -82,6 +82,15 @@ struct Request {
 struct Waiter {
 	uint64 ticket; // 0: free
 	int pid;
+	Oid dbid;
+	int64 config_id;
+	// how the run ended, kept here for this session alone (the outcome
+	// ring may have moved on by the time it looks)
+	bool done;
+	bool ok;
+	char sqlstate[6];
+	char error[error_len];
+	char hint[512];
 };
 
 // An owner (by hash, see capture/configured_owners.hpp) that has a
