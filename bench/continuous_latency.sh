@@ -14,6 +14,7 @@ SAMPLES=${1:-200}
 scripts/setup.sh >/dev/null
 export PATH=/usr/lib/postgresql/15/bin:$PATH
 source test/lib/cluster.sh
+source bench/lib/latency.sh
 
 cluster_start lat-source 55490 trust "shared_preload_libraries = 'sunsync'" "sunsync.allow_private_targets = on"
 cluster_start lat-target 55491 trust "log_connections = on"
@@ -45,19 +46,8 @@ for _ in $(seq 100); do
 	[ "$(src -Atc "SELECT count(*) FROM sunsync_history WHERE status = 'COMPLETED'")" -gt 0 ] && break
 	sleep 0.2
 done
-tgt -q <<'SQL'
-CREATE SCHEMA bench;
--- when lesson 3000 (learner 1, owner 1) shows this score: the time, as epoch seconds
-CREATE FUNCTION bench.seen(want int) RETURNS float8 LANGUAGE plpgsql AS $$
-BEGIN
-  LOOP
-    IF EXISTS (SELECT 1 FROM public.lessons WHERE id = 3000 AND score = want) THEN
-      RETURN extract(epoch FROM clock_timestamp());
-    END IF;
-    PERFORM pg_sleep(0.002);
-  END LOOP;
-END $$;
-SQL
+# lesson 3000: learner 1, owner 1
+watch_function lat-target owner1 3000
 
 dir=$(mktemp -d)
 chmod 755 "$dir"
@@ -72,27 +62,13 @@ as_postgres pgbench -n -c 1 -R 50 -T $((SAMPLES * 3 + 60)) -h "$(cluster_dir lat
 load=$!
 
 : > "$dir/latency"
-for i in $(seq 1000 $((999 + SAMPLES))); do
-	as_postgres timeout 30 psql -X -h "$(cluster_dir lat-target)" -p 55491 -U postgres -d owner1 -Atc "SELECT bench.seen($i)" > "$dir/seen" &
-	waiter=$!
-	sleep 0.05
-	t0=$(src -Atq -c "BEGIN" -c "UPDATE lessons SET score = $i, updated_at = now() WHERE id = 3000" \
-		-c "SELECT extract(epoch FROM clock_timestamp())" -c "COMMIT")
-	wait $waiter
-	echo "$(cat "$dir/seen") - $t0" | bc -l >> "$dir/latency"
-	sleep 1.1
-done
+sample_latency lat-source app lat-target owner1 3000 "$SAMPLES" "$dir/latency"
 kill $load 2>/dev/null || true
 wait 2>/dev/null || true
 
 [ -n "${RAW:-}" ] && tr "\n" " " < "$dir/latency" && echo
 echo "== latency of a single-row commit to the target, $SAMPLES samples (seconds)"
-sort -g "$dir/latency" | awk '
-	{ a[NR] = $1 }
-	END {
-		printf "min %.3f  median %.3f  p90 %.3f  p99 %.3f  max %.3f\n",
-			a[1], a[int(NR * 0.5 + 0.5)], a[int(NR * 0.9 + 0.5)], a[int(NR * 0.99 + 0.5)], a[NR]
-	}'
+latency_summary "$dir/latency"
 echo "histogram (ms):"
 awk '{ ms = $1 * 1000
 	if (ms < 10) b = "   0-10"; else if (ms < 20) b = "  10-20"; else if (ms < 50) b = "  20-50"

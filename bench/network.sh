@@ -15,6 +15,7 @@ DELAY=${3:-25}
 scripts/setup.sh >/dev/null
 export PATH=/usr/lib/postgresql/15/bin:$PATH
 source test/lib/cluster.sh
+source bench/lib/latency.sh
 
 cluster_start net-source 55500 trust "shared_preload_libraries = 'sunsync'" "sunsync.allow_private_targets = on" \
 	"shared_buffers = 1GB" "max_wal_size = 4GB"
@@ -65,37 +66,12 @@ done
 awk '{print $2 / $3}' "$dir/r1" | median | xargs printf 'median throughput through the proxy / straight: %.3f\n'
 
 echo "== 2. continuous latency through the proxy (${DELAY} ms each way), $SAMPLES samples"
-cluster_psql net-target -d proxied -q <<'SQL'
-CREATE SCHEMA bench;
-CREATE FUNCTION bench.seen(want int) RETURNS float8 LANGUAGE plpgsql AS $$
-BEGIN
-  LOOP
-    IF EXISTS (SELECT 1 FROM public.lessons WHERE id = 3 AND score = want) THEN
-      RETURN extract(epoch FROM clock_timestamp());
-    END IF;
-    PERFORM pg_sleep(0.002);
-  END LOOP;
-END $$;
-SQL
+watch_function net-target proxied 3
 src -qAtc "SELECT sunsync_update_config($proxied, continuous => true)" >/dev/null
 sleep 3
 : > "$dir/latency"
-for i in $(seq 1000 $((999 + SAMPLES))); do
-	as_postgres timeout 30 psql -X -h "$(cluster_dir net-target)" -p 55501 -U postgres -d proxied -Atc "SELECT bench.seen($i)" > "$dir/seen" &
-	waiter=$!
-	sleep 0.05
-	t0=$(src -Atq -c "BEGIN" -c "UPDATE lessons SET score = $i WHERE id = 3" \
-		-c "SELECT extract(epoch FROM clock_timestamp())" -c "COMMIT")
-	wait $waiter
-	awk -v seen="$(cat "$dir/seen")" -v t0="$t0" 'BEGIN { printf "%.6f\n", seen - t0 }' >> "$dir/latency"
-	sleep 1.1
-done
-sort -g "$dir/latency" | awk -v rtt="$((2 * DELAY))" '
-	{ a[NR] = $1 }
-	END {
-		printf "min %.3f  median %.3f  p90 %.3f  p99 %.3f  max %.3f  (aim: median <= 0.5 s + 2 RTT = %.3f s)\n",
-			a[1], a[int(NR * 0.5 + 0.5)], a[int(NR * 0.9 + 0.5)], a[int(NR * 0.99 + 0.5)], a[NR], 0.5 + 2 * rtt / 1000
-	}'
+sample_latency net-source app net-target proxied 3 "$SAMPLES" "$dir/latency"
+latency_summary "$dir/latency" "$(awk -v d="$DELAY" 'BEGIN { printf "  (aim: median <= 0.5 s + 2 RTT = %.3f s)", 0.5 + 4 * d / 1000 }')"
 src -Atc "SELECT 'incremental runs: ' || count(*) || ', median ' ||
 	round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at)) * 1000)::numeric, 1) || ' ms'
 	FROM sunsync_history WHERE kind = 'incremental' AND config_id = $proxied"

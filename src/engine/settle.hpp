@@ -16,8 +16,9 @@ namespace sunsync::engine {
 // transaction that holds a write lock (ROW EXCLUSIVE or stronger; not
 // VACUUM's) on one of the relations (or their partitions) has ended,
 // prepared transactions included.  Fails at once when one of
-// them is a session waiting for this very run (ticket), and after
-// lock_timeout otherwise, naming the sessions.
+// them is a session waiting for this very run (ticket) or for the next run
+// of its configuration (which waits for this one), and after lock_timeout
+// otherwise, naming the sessions.
 void wait_for_writers(const ReadSet &relations, uint64 ticket, int64 config_id);
 
 } // namespace sunsync::engine

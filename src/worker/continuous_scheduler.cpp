@@ -36,6 +36,28 @@ long ms_until(TimestampTz now, TimestampTz t)
 	return static_cast<long>((t - now + 999) / 1000);
 }
 
+// Milliseconds from now to a configuration's next_attempt_at (NULL when it
+// has none), as SQL on `col`.
+std::string retry_in_ms_sql(const char *col)
+{
+	return std::string("(extract(epoch FROM ") + col +
+		   " OPERATOR(pg_catalog.-) clock_timestamp()) OPERATOR(pg_catalog.*) 1000::numeric)::int8";
+}
+
+// Which of these configurations have captured changes their targets lack.
+std::set<int64> with_changes_waiting(pg::Spi &spi, const std::vector<std::string> &ids)
+{
+	std::set<int64> out;
+	for (const auto &r : spi.run("SELECT id FROM pg_catalog.unnest($1::pg_catalog.int8[]) id, "
+								 "LATERAL sunsync.pending(id) p WHERE p.changes OPERATOR(pg_catalog.>) 0",
+								 {ids})
+							 .rows)
+		out.insert(std::stoll(*r[0]));
+	return out;
+}
+
+std::string lock_timeout_text() { return std::to_string(sunsync_lock_timeout_ms) + "ms"; }
+
 } // namespace
 
 void ContinuousScheduler::mark(Config &c, TimestampTz now)
@@ -84,7 +106,7 @@ void ContinuousScheduler::reload()
 	};
 	std::vector<Row> rows;
 	bool current = true;
-	std::string timeout = std::to_string(sunsync_lock_timeout_ms) + "ms";
+	std::string timeout = lock_timeout_text();
 	pg::in_worker_transaction(
 		[&] {
 			pg::Spi spi;
@@ -94,18 +116,17 @@ void ContinuousScheduler::reload()
 				current = false;
 				return;
 			}
-			for (const auto &r : spi.run(
-					 "SELECT c.id, c.owner_hash, "
-					 "(extract(epoch FROM c.next_attempt_at OPERATOR(pg_catalog.-) clock_timestamp()) "
-					 "  OPERATOR(pg_catalog.*) 1000::numeric)::int8, "
+			const std::string sql =
+				"SELECT c.id, c.owner_hash, " + retry_in_ms_sql("c.next_attempt_at") +
+				", "
 					 "CASE WHEN c.status = 'FAILED' THEN (SELECT count(*) FROM sunsync.history h "
 					 "  WHERE h.config_id = c.id AND h.status = 'FAILED' AND h.run_id OPERATOR(pg_catalog.>) "
 					 "  coalesce((SELECT max(run_id) FROM sunsync.history WHERE config_id = c.id "
 					 "            AND status = 'COMPLETED'), 0)) ELSE 0 END, "
 					 "c.applied_snapshot IS NULL OR c.status = 'FAILED', c.updated_at::pg_catalog.text "
 					 "FROM sunsync.configs c WHERE c.continuous AND c.owner_hash IS NOT NULL "
-					 "AND c.source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source)")
-					 .rows)
+					 "AND c.source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source)";
+			for (const auto &r : spi.run(sql.c_str()).rows)
 				rows.push_back({std::stoll(*r[0]), static_cast<uint32>(std::stoll(*r[1])),
 								r[2] ? std::optional<long long>(std::stoll(*r[2])) : std::nullopt, std::stoi(*r[3]),
 								*r[5], *r[4] == "t"});
@@ -120,12 +141,7 @@ void ContinuousScheduler::reload()
 					fresh.push_back(std::to_string(row.id));
 			if (fresh.empty())
 				return;
-			std::set<int64> waiting;
-			for (const auto &r : spi.run("SELECT id FROM pg_catalog.unnest($1::pg_catalog.int8[]) id, "
-										 "LATERAL sunsync.pending(id) p WHERE p.changes OPERATOR(pg_catalog.>) 0",
-										 {fresh})
-									 .rows)
-				waiting.insert(std::stoll(*r[0]));
+			std::set<int64> waiting = with_changes_waiting(spi, fresh);
 			for (Row &row : rows)
 				if (waiting.count(row.id))
 					row.wants_run = true;
@@ -264,16 +280,13 @@ void ContinuousScheduler::collect_outcomes(TimestampTz now)
 	// when the failed runs asked to be retried (a run that could not
 	// record its failure asked nothing: the count here says)
 	std::map<int64, std::optional<long long>> retry;
-	std::string timeout = std::to_string(sunsync_lock_timeout_ms) + "ms";
+	std::string timeout = lock_timeout_text();
 	pg::in_worker_transaction(
 		[&] {
 			pg::Spi spi;
-			for (const auto &r : spi.run(
-					 "SELECT id, (extract(epoch FROM next_attempt_at OPERATOR(pg_catalog.-) clock_timestamp()) "
-					 "OPERATOR(pg_catalog.*) 1000::numeric)::int8 FROM sunsync.configs "
-					 "WHERE id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])",
-					 {failed})
-					 .rows)
+			const std::string sql = "SELECT id, " + retry_in_ms_sql("next_attempt_at") +
+									" FROM sunsync.configs WHERE id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])";
+			for (const auto &r : spi.run(sql.c_str(), {failed}).rows)
 				retry[std::stoll(*r[0])] = r[1] ? std::optional<long long>(std::stoll(*r[1])) : std::nullopt;
 		},
 		timeout.c_str());
@@ -295,16 +308,12 @@ void ContinuousScheduler::sweep(TimestampTz now)
 			ids.push_back(std::to_string(id));
 	if (ids.empty())
 		return;
-	std::vector<int64> waiting;
-	std::string timeout = std::to_string(sunsync_lock_timeout_ms) + "ms";
+	std::set<int64> waiting;
+	std::string timeout = lock_timeout_text();
 	pg::in_worker_transaction(
 		[&] {
 			pg::Spi spi;
-			for (const auto &r : spi.run("SELECT id FROM pg_catalog.unnest($1::pg_catalog.int8[]) id, "
-										 "LATERAL sunsync.pending(id) p WHERE p.changes OPERATOR(pg_catalog.>) 0",
-										 {ids})
-									 .rows)
-				waiting.push_back(std::stoll(*r[0]));
+			waiting = with_changes_waiting(spi, ids);
 		},
 		timeout.c_str());
 	for (int64 id : waiting)

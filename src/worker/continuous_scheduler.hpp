@@ -6,7 +6,9 @@
 // runs of one configuration: a change after a quiet spell ships at once, a
 // burst is coalesced.  A run that fails is retried after the time the run
 // recorded (sunsync.configs.next_attempt_at: exponential backoff with
-// jitter up to sunsync.retry_max_delay), and a success resets it.  Runs
+// jitter up to sunsync.retry_max_delay), or, when the run could not record
+// it (a killed worker, a crash), after the same backoff counted here; a
+// success, or a changed configuration, resets it.  Runs
 // are queued like pushes (oldest first, shared by sunsync.max_workers), a
 // configuration at most once, so a slow or failing one holds back nobody
 // else.  A sweep every minute finds what no commit announced (COMMIT

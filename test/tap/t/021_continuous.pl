@@ -77,6 +77,40 @@ exact('fam1', 1, 'after changes shipped by themselves');
 is($source->safe_psql('app', "SELECT pending_changes, lag IS NULL, next_attempt_at IS NULL FROM sunsync_configs WHERE id = $f1"),
 	'0|t|t', 'nothing pending, no lag, no retry');
 
+# a plain role's writes wake the worker too (the capture trigger and the
+# commit callback run in its session)
+$source->safe_psql('app', q{
+	CREATE ROLE app_writer LOGIN;
+	GRANT SELECT, UPDATE ON users TO app_writer;
+});
+$source->safe_psql('app', "SET ROLE app_writer; UPDATE users SET name = 'Written by a plain role' WHERE id = 2");
+ok(defined arrives_within('fam1', "SELECT name FROM public.users WHERE id = 2", 'Written by a plain role', 10),
+	"a plain role's change arrives without a push");
+
+# runs reuse their target connection; a new URL (here: a new password) is
+# never served by the connection kept for the old one
+sub sunsync_backend
+{
+	return $target->safe_psql('fam1',
+		"SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'sunsync' AND datname = 'fam1'");
+}
+my $backend = sunsync_backend();
+like($backend, qr/^\d+$/, 'one target connection is kept between runs');
+$source->safe_psql('app', "UPDATE users SET name = 'Same connection' WHERE id = 2");
+arrives_within('fam1', "SELECT name FROM public.users WHERE id = 2", 'Same connection', 10);
+is(sunsync_backend(), $backend, 'the next run used it again');
+$target->safe_psql('postgres', "ALTER ROLE fam PASSWORD 'Tgt-S3cret-2'");
+$source->safe_psql('app', "SELECT sunsync_update_config($f1, target_url => '"
+	  . target_url($target, 'fam', 'Tgt-S3cret-2', 'fam1') . "')");
+$source->safe_psql('app', "UPDATE users SET name = 'New URL' WHERE id = 2");
+ok(defined arrives_within('fam1', "SELECT name FROM public.users WHERE id = 2", 'New URL', 10),
+	'a change after a new URL arrives');
+my $after = sunsync_backend();
+ok($after ne $backend && $after =~ /^\d+$/, "through a new connection ($backend, then $after)");
+$target->safe_psql('postgres', "ALTER ROLE fam PASSWORD 'Tgt-S3cret'");
+$source->safe_psql('app', "SELECT sunsync_update_config($f1, target_url => '"
+	  . target_url($target, 'fam', 'Tgt-S3cret', 'fam1') . "')");
+
 # 3. a burst is coalesced: one run per naptime (set to 2 s by SIGHUP)
 $source->append_conf('postgresql.conf', "sunsync.naptime = 2s\n");
 $source->reload;
