@@ -7,6 +7,7 @@
 #pragma once
 
 #include "engine/source_scope.hpp"
+#include "engine/target_schema.hpp"
 #include "remote/connection.hpp"
 
 #include <functional>
@@ -17,8 +18,10 @@ struct RunSlot;
 
 namespace sunsync::engine {
 
-// Returns the rows copied.  reader: the role rows are read as.
-uint64 copy_everything(remote::Connection &conn, const Scope &scope, Oid reader, shm::RunSlot *slot,
-					   const std::function<void()> &check_stop);
+// Queues the work on conn (remote::Connection): the caller's sync, in the
+// run's snapshot with its SPI connection, streams the rows and adds their
+// number to *rows.  reader: the role rows are read as.
+void copy_everything(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog, Oid reader,
+					 shm::RunSlot *slot, const std::function<void()> &check_stop, uint64 *rows);
 
 } // namespace sunsync::engine

@@ -8,6 +8,7 @@
 #include "worker/shared_state.hpp"
 
 #include <cstring>
+#include <memory>
 #include <set>
 
 namespace sunsync::engine {
@@ -52,6 +53,9 @@ struct Work {
 	shm::RunSlot *slot;
 	const std::function<void()> &check_stop;
 	std::set<std::string> created; // temporary tables made so far
+	// COPYs queued and not yet fed: the last one to finish says that the
+	// run is applying (deleting and upserting on the target) from then on
+	std::shared_ptr<int> unfed = std::make_shared<int>(0);
 };
 
 void ensure_temp(Work &w, const std::string &name, const std::string &ddl)
@@ -60,19 +64,33 @@ void ensure_temp(Work &w, const std::string &name, const std::string &ddl)
 		w.conn.exec("CREATE TEMPORARY TABLE " + name.substr(std::strlen("pg_temp.")) + " (" + ddl + ") ON COMMIT DROP");
 }
 
-// COPY into a temporary table the rows of a source query run as the reader.
-uint64 stream_into(Work &w, const std::string &table, const std::vector<std::string> &cols, const std::string &sql,
-				   bool binary, ParamListInfo params)
+// Queues a COPY into a temporary table of the rows of a source query run as
+// the reader, keys given as $1... (typed arrays).
+void stream_into(Work &w, size_t index, const std::string &table, const std::vector<std::string> &cols,
+				 std::string sql, bool binary, std::vector<KeyColumn> keys, std::vector<std::string> values)
 {
-	w.check_stop();
-	w.conn.copy_begin("COPY " + table + " (" + quote_ident_list(cols) + ") FROM STDIN (FORMAT " +
-					  (binary ? "binary" : "text") + ")");
-	CopyProgress progress{w.slot ? &w.slot->rows_done : nullptr, w.slot ? &w.slot->stop : nullptr};
-	{
-		pg::AsRole as_reader(w.reader);
-		stream_query(sql, binary, w.conn, progress, params);
-	}
-	return w.conn.copy_end();
+	const TableSpec *spec = &w.scope.tables[index];
+	int done = static_cast<int>(index), total = static_cast<int>(w.scope.tables.size());
+	// the feed runs at the caller's sync, after this function returned:
+	// it holds nothing of w but what outlives the run's transaction
+	remote::Connection *conn = &w.conn;
+	shm::RunSlot *slot = w.slot;
+	Oid reader = w.reader;
+	const std::function<void()> *check_stop = &w.check_stop;
+	w.conn.copy("COPY " + table + " (" + quote_ident_list(cols) + ") FROM STDIN (FORMAT " +
+					(binary ? "binary" : "text") + ")",
+				[conn, slot, reader, check_stop, spec, done, total, unfed = w.unfed, sql = std::move(sql), binary,
+				 keys = std::move(keys), values = std::move(values)] {
+					(*check_stop)();
+					shm::set_progress(slot, "shipping changes", spec->display, done, total);
+					CopyProgress progress{slot ? &slot->rows_done : nullptr, slot ? &slot->stop : nullptr};
+					ParamListInfo params = key_params(keys, values);
+					pg::AsRole as_reader(reader);
+					stream_query(sql, binary, *conn, progress, params);
+					if (--*unfed == 0)
+						shm::set_progress(slot, "applying changes", "", total, total);
+				});
+	++*w.unfed;
 }
 
 std::vector<std::string> as_vector(const std::unordered_set<std::string> &s) { return {s.begin(), s.end()}; }
@@ -109,12 +127,11 @@ std::string target_chain(const Scope &scope, const TableSpec &d, size_t last)
 
 } // namespace
 
-ApplyResult apply_changes(remote::Connection &conn, const Scope &scope, const ChangeBatch &batch, Oid reader,
-						  shm::RunSlot *slot, const std::function<void()> &check_stop)
+void apply_changes(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog, const ChangeBatch &batch,
+				   Oid reader, shm::RunSlot *slot, const std::function<void()> &check_stop, ApplyResult &result)
 {
 	static const TableChanges none;
 	Work w{conn, scope, reader, slot, check_stop, {}};
-	ApplyResult result;
 	const size_t n = scope.tables.size();
 	std::vector<const TableChanges *> changes(n, &none);
 	for (size_t i = 0; i < n; i++)
@@ -128,7 +145,6 @@ ApplyResult apply_changes(remote::Connection &conn, const Scope &scope, const Ch
 		const TableChanges &ch = *changes[i];
 		std::unordered_set<std::string> lookup = ch.changed;
 		lookup.insert(ch.orphans.begin(), ch.orphans.end());
-		shm::set_progress(slot, "reading changes", t.display, static_cast<int>(i), static_cast<int>(n));
 		std::vector<KeyColumn> keys = key_columns(t);
 		std::vector<std::string> key_names;
 		for (const auto &k : keys)
@@ -136,20 +152,20 @@ ApplyResult apply_changes(remote::Connection &conn, const Scope &scope, const Ch
 		if (!lookup.empty()) {
 			std::string u = temp("u", i);
 			ensure_temp(w, u, columns_ddl(t, false));
-			stream_into(w, u, column_names(t), select_by_keys_sql(t, key_condition("t0", keys)), t.binary,
-						key_params(keys, as_vector(lookup)));
+			stream_into(w, i, u, column_names(t), select_by_keys_sql(t, key_condition("t0", keys)), t.binary, keys,
+						as_vector(lookup));
 			has_rows[i] = true;
 		}
 		if (!ch.changed.empty()) {
 			std::string k = temp("k", i);
 			ensure_temp(w, k, columns_ddl(t, true));
-			stream_into(w, k, key_names, keys_select(keys), keys_binary(t), key_params(keys, as_vector(ch.changed)));
+			stream_into(w, i, k, key_names, keys_select(keys), keys_binary(t), keys, as_vector(ch.changed));
 			has_keys[i] = true;
 		}
 		if (!ch.gained.empty()) {
 			std::string g = temp("g", i);
 			ensure_temp(w, g, columns_ddl(t, true));
-			stream_into(w, g, key_names, keys_select(keys), keys_binary(t), key_params(keys, as_vector(ch.gained)));
+			stream_into(w, i, g, key_names, keys_select(keys), keys_binary(t), keys, as_vector(ch.gained));
 		}
 		// rows below an arrived row arrive with it (t's own gained rows are
 		// among `lookup`; here the rows of t below gained ancestors)
@@ -161,17 +177,15 @@ ApplyResult apply_changes(remote::Connection &conn, const Scope &scope, const Ch
 			std::string u = temp("u", i);
 			ensure_temp(w, u, columns_ddl(t, false));
 			std::vector<KeyColumn> akeys = key_columns(*a);
-			stream_into(w, u, column_names(t),
+			stream_into(w, i, u, column_names(t),
 						select_sql(t) + " AND " + key_condition("t" + std::to_string(where.hop + 1), akeys), t.binary,
-						key_params(akeys, as_vector(it->second.gained)));
+						akeys, as_vector(it->second.gained));
 			has_rows[i] = true;
 		}
 	}
-	check_stop();
 
 	// 2. what left, and what hangs from what left or arrived, deepest first
-	shm::set_progress(slot, "applying changes", "", static_cast<int>(n), static_cast<int>(n));
-	drop_stale_foreign_keys(conn, scope);
+	drop_stale_foreign_keys(conn, scope, catalog);
 	for (size_t i = 0; i < n; i++) {
 		const TableSpec &t = scope.tables[i];
 		bool gained = !changes[i]->gained.empty();
@@ -195,17 +209,17 @@ ApplyResult apply_changes(remote::Connection &conn, const Scope &scope, const Ch
 			if (!has_cut[ai] || !where.reachable_on_target)
 				continue;
 			std::string alias = "x" + std::to_string(where.hop + 1);
-			result.deleted += conn.command("DELETE FROM " + target_table(d) + " x0 WHERE EXISTS (SELECT" +
-										   target_chain(scope, d, where.hop) + " AND " + key_tuple(alias, *a) +
-										   " IN (SELECT * FROM " + temp("cut", ai) + "))");
+			conn.exec("DELETE FROM " + target_table(d) + " x0 WHERE EXISTS (SELECT" + target_chain(scope, d, where.hop) +
+						  " AND " + key_tuple(alias, *a) + " IN (SELECT * FROM " + temp("cut", ai) + "))",
+					  &result.deleted);
 		}
 		if (has_keys[i]) {
 			std::string pk = quote_ident_list(d.primary_key);
-			result.deleted += conn.command("DELETE FROM " + target_table(d) + " x0 WHERE " + key_tuple("x0", d) +
-										   " IN (SELECT " + pk + " FROM " + temp("k", i) +
-										   (has_rows[i] ? " EXCEPT SELECT " + pk + " FROM " + temp("u", i) : "") + ")");
+			conn.exec("DELETE FROM " + target_table(d) + " x0 WHERE " + key_tuple("x0", d) + " IN (SELECT " + pk +
+						  " FROM " + temp("k", i) +
+						  (has_rows[i] ? " EXCEPT SELECT " + pk + " FROM " + temp("u", i) : "") + ")",
+					  &result.deleted);
 		}
-		check_stop();
 	}
 
 	// 3. the rows as they are now, parents first
@@ -217,12 +231,11 @@ ApplyResult apply_changes(remote::Connection &conn, const Scope &scope, const Ch
 		for (const auto &c : t.columns)
 			if (std::find(t.primary_key.begin(), t.primary_key.end(), c.name) == t.primary_key.end())
 				set += (set.empty() ? "" : ", ") + quote_ident(c.name) + " = EXCLUDED." + quote_ident(c.name);
-		result.upserted += conn.command("INSERT INTO " + target_table(t) + " (" + cols + ") SELECT DISTINCT ON (" +
-										pk + ") " + cols + " FROM " + temp("u", i) + " ON CONFLICT (" + pk + ") " +
-										(set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set));
-		check_stop();
+		conn.exec("INSERT INTO " + target_table(t) + " (" + cols + ") SELECT DISTINCT ON (" + pk + ") " + cols +
+					  " FROM " + temp("u", i) + " ON CONFLICT (" + pk + ") " +
+					  (set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set),
+				  &result.upserted);
 	}
-	return result;
 }
 
 } // namespace sunsync::engine

@@ -15,6 +15,7 @@
 
 #include "engine/change_queue.hpp"
 #include "engine/source_scope.hpp"
+#include "engine/target_schema.hpp"
 #include "remote/connection.hpp"
 
 #include <functional>
@@ -30,9 +31,10 @@ struct ApplyResult {
 	uint64 deleted = 0;
 };
 
-// reader: the role rows are read as (the one that set the root).  The
-// caller holds an SPI connection in the run's snapshot.
-ApplyResult apply_changes(remote::Connection &conn, const Scope &scope, const ChangeBatch &batch, Oid reader,
-						  shm::RunSlot *slot, const std::function<void()> &check_stop);
+// Queues the work on conn (remote::Connection): the caller's sync, in the
+// run's snapshot with its SPI connection, streams the rows and fills
+// result.  reader: the role rows are read as (the one that set the root).
+void apply_changes(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog, const ChangeBatch &batch,
+				   Oid reader, shm::RunSlot *slot, const std::function<void()> &check_stop, ApplyResult &result);
 
 } // namespace sunsync::engine

@@ -267,9 +267,12 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 	Oid reader = pg::oid_of(spi.run("SELECT set_by::oid FROM sunsync.root").scalar());
 	int total = static_cast<int>(scope.tables.size());
 	set_progress(slot, "preparing target", "", 0, total);
-	add_missing_enum_labels(conn, scope);
+	// the target in a few round trips: its catalog in one query, the
+	// record in another, then everything else in one message with COMMIT
+	TargetCatalog catalog = inspect_target(conn, scope, record_table(scope));
+	add_missing_enum_labels(conn, scope, catalog);
 	conn.exec("BEGIN ISOLATION LEVEL READ COMMITTED");
-	std::optional<TargetRecord> record = read_record(conn, scope, cfg.source_id, config_id);
+	std::optional<TargetRecord> record = read_record(conn, scope, catalog, cfg.source_id, config_id);
 	a.why_full = force_full ? "a full sync was asked for" : why_full_sync(spi, cfg, config_id, record, version, a.snapshot);
 	if (a.why_full.empty() && !cfg.owner_hash)
 		a.why_full = "the owner has no hash";
@@ -284,11 +287,13 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 	}
 	a.full = !a.why_full.empty();
 	if ((a.full || batch.moves) && !settled) {
+		// the record's lock is not held while this database's writers are waited for
 		conn.exec("ROLLBACK");
+		conn.sync();
 		a.need_settle = true;
 		return a;
 	}
-	if (ensure_tables(conn, scope) && !a.full) {
+	if (ensure_tables(conn, scope, catalog) && !a.full) {
 		a.full = true;
 		a.why_full = "a table or column was added on the target";
 	}
@@ -302,21 +307,24 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 	a.record.applied = a.snapshot;
 	a.record.settled = settled ? settle_snapshot : a.snapshot;
 	a.record.scope_version = version;
+	ApplyResult shipped;
 	if (a.full)
-		a.upserted = copy_everything(conn, scope, reader, slot, check_stop);
-	else {
-		ApplyResult r = apply_changes(conn, scope, batch, reader, slot, check_stop);
-		a.upserted = r.upserted;
-		a.deleted = r.deleted;
-	}
-	write_record(conn, scope, cfg.source_id, config_id, cfg.owner, a.record);
-	set_progress(slot, "committing", "", total, total);
+		copy_everything(conn, scope, catalog, reader, slot, check_stop, &shipped.upserted);
+	else
+		apply_changes(conn, scope, catalog, batch, reader, slot, check_stop, shipped);
+	write_record(conn, scope, catalog, cfg.source_id, config_id, cfg.owner, a.record);
 	check_stop();
-	// the commits the target now has are durable here first (with
+	// the commits the target will have are durable here first (with
 	// synchronous_commit = off they may not be yet): a crash of this
-	// database cannot lose what its targets' records count as shipped
+	// database cannot lose what its targets' records count as shipped.
+	// Every commit the run's snapshot sees is before this WAL position.
 	pg::flush_wal_to_here();
 	conn.exec("COMMIT");
+	// until its first COPY the target is still being prepared (schema,
+	// TRUNCATE: where a lock there holds the run); the COPYs say what they do
+	conn.sync();
+	a.upserted = shipped.upserted;
+	a.deleted = shipped.deleted;
 	return a;
 }
 
@@ -429,7 +437,8 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id, remote::ConnectionCac
 		set_progress(slot, "recording", "", 0, 0);
 		record_success(id, run_id, a);
 		// idle now: the next run of this configuration may use it
-		connections.keep(config_id, std::move(conn));
+		if (conn->idle())
+			connections.keep(config_id, std::move(conn));
 		set_progress(slot, "done", "", 0, 0);
 		out.ok = true;
 		return out;

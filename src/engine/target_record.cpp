@@ -33,13 +33,12 @@ std::string record_table(const Scope &scope)
 	return quote_qualified(schema, table_name);
 }
 
-std::optional<TargetRecord> read_record(remote::Connection &conn, const Scope &scope, const std::string &source_id,
-										int64 config_id)
+std::optional<TargetRecord> read_record(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog,
+										const std::string &source_id, int64 config_id)
 {
-	std::string table = record_table(scope);
-	auto exists = conn.query("SELECT pg_catalog.to_regclass(" + quote_literal(table) + ") IS NOT NULL");
-	if (exists.empty() || exists[0][0] != std::optional<std::string>("t"))
+	if (!catalog.record_exists)
 		return std::nullopt;
+	std::string table = record_table(scope);
 	auto row = conn.query("SELECT applied_snapshot, settled_snapshot, scope_version, source_position FROM " + table +
 						  " WHERE source_id = " + quote_literal(source_id) + "::pg_catalog.uuid AND config_id = " +
 						  std::to_string(config_id) + " FOR UPDATE");
@@ -53,17 +52,19 @@ std::optional<TargetRecord> read_record(remote::Connection &conn, const Scope &s
 	return r;
 }
 
-void write_record(remote::Connection &conn, const Scope &scope, const std::string &source_id, int64 config_id,
-				  const std::string &owner, const TargetRecord &record)
+void write_record(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog,
+				  const std::string &source_id, int64 config_id, const std::string &owner, const TargetRecord &record)
 {
 	std::string table = record_table(scope);
-	conn.exec("CREATE TABLE IF NOT EXISTS " + table +
+	if (!catalog.record_exists) {
+		conn.exec("CREATE TABLE IF NOT EXISTS " + table +
 			  " (source_id uuid NOT NULL, config_id bigint NOT NULL, owner text NOT NULL, "
 			  "applied_snapshot text NOT NULL, settled_snapshot text NOT NULL, scope_version bigint NOT NULL, "
 			  "source_position text, "
-			  "updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(), PRIMARY KEY (source_id, config_id)); "
-			  "COMMENT ON TABLE " + table + " IS " +
-			  quote_literal("managed by sunsync: how far this copy has got; a row missing makes the next run a full sync"));
+			  "updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(), PRIMARY KEY (source_id, config_id))");
+		conn.exec("COMMENT ON TABLE " + table + " IS " +
+				  quote_literal("managed by sunsync: how far this copy has got; a row missing makes the next run a full sync"));
+	}
 	conn.exec("INSERT INTO " + table +
 			  " (source_id, config_id, owner, applied_snapshot, settled_snapshot, scope_version, source_position) "
 			  "VALUES (" +

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "engine/source_scope.hpp"
+#include "engine/target_schema.hpp"
 #include "remote/connection.hpp"
 
 #include <optional>
@@ -25,12 +26,12 @@ std::string record_table(const Scope &scope);
 
 // Inside the target transaction: this configuration's record, locked; none
 // when the table or the row is missing.
-std::optional<TargetRecord> read_record(remote::Connection &conn, const Scope &scope, const std::string &source_id,
-										int64 config_id);
+std::optional<TargetRecord> read_record(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog,
+										const std::string &source_id, int64 config_id);
 
-// Inside the target transaction: creates the table when missing and
-// stores the record.
-void write_record(remote::Connection &conn, const Scope &scope, const std::string &source_id, int64 config_id,
-				  const std::string &owner, const TargetRecord &record);
+// Inside the target transaction, queued: creates the table when missing
+// and stores the record.
+void write_record(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog,
+				  const std::string &source_id, int64 config_id, const std::string &owner, const TargetRecord &record);
 
 } // namespace sunsync::engine

@@ -13,38 +13,184 @@ namespace {
 
 std::string display(const std::string &schema, const std::string &name) { return schema + "." + name; }
 
-// The enum's labels on the target; nullopt when the type does not exist.
-std::optional<std::vector<std::string>> target_enum_labels(remote::Connection &conn, const EnumSpec &e)
+using Name = TargetCatalog::Name;
+
+// ARRAY['a', 'b']::pg_catalog.text[] (an empty one too)
+std::string text_array(const std::vector<std::string> &items)
 {
-	auto type = conn.query("SELECT t.oid, t.typtype FROM pg_catalog.pg_type t "
-						   "JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
-						   "WHERE n.nspname = " + quote_literal(e.schema) +
-						   " AND t.typname = " + quote_literal(e.name));
-	if (type.empty())
-		return std::nullopt;
-	if (*type[0][1] != "e")
+	if (items.empty())
+		return "'{}'::pg_catalog.text[]";
+	std::string out;
+	for (const auto &i : items)
+		out += (out.empty() ? "" : ", ") + quote_literal(i);
+	return "ARRAY[" + out + "]::pg_catalog.text[]";
+}
+
+// a boolean cast to text: "true"
+bool truth(const std::optional<std::string> &v) { return v && *v == "true"; }
+
+// sunsync marks the foreign keys it creates with this comment, so that it
+// finds them again whatever they are called since.
+const char *const managed_key_comment = "managed by sunsync";
+
+// The type the target has by that name, checked to be of the kind wanted;
+// 0 when it has none.
+char existing_type(const TargetCatalog &catalog, const std::string &schema, const std::string &name, char kind)
+{
+	auto it = catalog.types.find({schema, name});
+	if (it == catalog.types.end())
+		return 0;
+	if (it->second != kind)
 		throw Error("42804",
-					"schema mismatch: type " + display(e.schema, e.name) +
-						" on the target is not an enum",
+					"schema mismatch: type " + display(schema, name) + " on the target is not " +
+						(kind == 'e' ? "an enum" : kind == 'c' ? "a composite type" : "a range type"),
 					{}, "Drop or rename that type on the target.");
-	std::vector<std::string> labels;
-	for (const auto &r : conn.query("SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = " +
-									*type[0][0] + " ORDER BY enumsortorder"))
-		labels.push_back(*r[0]);
-	return labels;
+	return kind;
+}
+
+void drop_constraint(remote::Connection &conn, const std::string &table, const std::string &name)
+{
+	conn.exec("ALTER TABLE " + table + " DROP CONSTRAINT " + quote_ident(name));
+}
+
+// The keys sunsync made on tables that are no longer replicated, to tables
+// that are (they would stop a TRUNCATE; the rows stay, only sunsync's
+// constraint goes), and sunsync's own on the scope's tables: marked, or
+// (made by 0.1, which did not mark them) deferrable and named after a source
+// foreign key.  keep: the name of the table's path key, kept.
+void drop_sunsync_keys(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog, bool keep_path_keys)
+{
+	std::map<Name, const TableSpec *> by_name;
+	for (const auto &t : scope.tables)
+		by_name[{t.target_schema, t.target_name}] = &t;
+	for (const auto &fk : catalog.foreign_keys) {
+		if (!fk.scope_table) {
+			if (fk.managed)
+				drop_constraint(conn, fk.table, fk.name);
+			continue;
+		}
+		auto it = by_name.find(*fk.scope_table);
+		if (it == by_name.end())
+			continue;
+		const TableSpec &t = *it->second;
+		if (keep_path_keys && t.path_key && t.path_key->name == fk.name)
+			continue;
+		bool named_as_source = std::find(t.source_foreign_keys.begin(), t.source_foreign_keys.end(), fk.name) !=
+							   t.source_foreign_keys.end();
+		if (fk.managed || (fk.deferrable && named_as_source))
+			drop_constraint(conn, fk.table, fk.name);
+	}
 }
 
 } // namespace
 
 std::string target_table(const TableSpec &t) { return quote_qualified(t.target_schema, t.target_name); }
 
-void add_missing_enum_labels(remote::Connection &conn, const Scope &scope)
+TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const std::string &record_table)
+{
+	std::vector<std::string> table_schemas, table_names, type_schemas, type_names;
+	for (const auto &t : scope.tables) {
+		table_schemas.push_back(t.target_schema);
+		table_names.push_back(t.target_name);
+	}
+	for (const auto &[oid, e] : scope.enums) {
+		type_schemas.push_back(e.schema);
+		type_names.push_back(e.name);
+	}
+	for (const auto &t : scope.types) {
+		type_schemas.push_back(t.schema);
+		type_names.push_back(t.name);
+	}
+	// one row shape for everything: kind, schema, name, a, b, c, d
+	auto rows = conn.query(
+		"WITH rels AS (SELECT c.oid, w.s, w.n FROM ROWS FROM (pg_catalog.unnest(" + text_array(table_schemas) +
+		"), pg_catalog.unnest(" + text_array(table_names) + ")) w(s, n) "
+		"JOIN pg_catalog.pg_namespace ns ON ns.nspname = w.s "
+		"JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND c.relname = w.n AND c.relkind IN ('r', 'p')), "
+		"types AS (SELECT t.oid, t.typtype, w.s, w.n FROM ROWS FROM (pg_catalog.unnest(" + text_array(type_schemas) +
+		"), pg_catalog.unnest(" + text_array(type_names) + ")) w(s, n) "
+		"JOIN pg_catalog.pg_namespace ns ON ns.nspname = w.s "
+		"JOIN pg_catalog.pg_type t ON t.typnamespace = ns.oid AND t.typname = w.n) "
+		"SELECT 'table', r.s, r.n, NULL, NULL, NULL, NULL FROM rels r "
+		"UNION ALL SELECT 'column', r.s, r.n, a.attname::pg_catalog.text, "
+		"pg_catalog.format_type(a.atttypid, a.atttypmod), (a.attgenerated <> '')::pg_catalog.text, "
+		"(a.attnotnull AND NOT a.atthasdef)::pg_catalog.text FROM rels r "
+		"JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped "
+		"UNION ALL SELECT 'index', r.s, r.n, i.indexrelid::pg_catalog.text, k.pos::pg_catalog.text, "
+		"coalesce(a.attname::pg_catalog.text, ''), NULL FROM rels r "
+		"JOIN pg_catalog.pg_index i ON i.indrelid = r.oid "
+		"CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, pos) "
+		"LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum = k.attnum "
+		"UNION ALL SELECT 'fk', r.s, r.n, c.conrelid::pg_catalog.regclass::pg_catalog.text, c.conname::pg_catalog.text, "
+		"(pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT DISTINCT FROM " +
+		quote_literal(managed_key_comment) + ")::pg_catalog.text, c.condeferrable::pg_catalog.text "
+		"FROM pg_catalog.pg_constraint c LEFT JOIN rels r ON r.oid = c.conrelid WHERE c.contype = 'f' "
+		"AND (c.conrelid IN (SELECT oid FROM rels) OR c.confrelid IN (SELECT oid FROM rels)) "
+		"UNION ALL SELECT 'type', t.s, t.n, t.typtype::pg_catalog.text, NULL, NULL, NULL FROM types t "
+		"UNION ALL SELECT 'label', t.s, t.n, e.enumlabel::pg_catalog.text, e.enumsortorder::pg_catalog.text, NULL, NULL "
+		"FROM types t JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid "
+		"UNION ALL SELECT 'record', NULL, NULL, (pg_catalog.to_regclass(" + quote_literal(record_table) +
+		") IS NOT NULL)::pg_catalog.text, NULL, NULL, NULL");
+
+	TargetCatalog out;
+	std::map<Name, std::vector<std::pair<double, std::string>>> labels;
+	std::map<Name, std::map<std::string, std::vector<std::pair<int, std::string>>>> indexes;
+	for (const auto &r : rows) {
+		const std::string &kind = *r[0];
+		if (kind == "record") {
+			out.record_exists = truth(r[3]);
+			continue;
+		}
+		if (!r[1] || !r[2]) { // an fk on a table outside the scope
+			if (kind != "fk")
+				continue;
+		}
+		Name name{r[1].value_or(""), r[2].value_or("")};
+		if (kind == "fk") {
+			TargetCatalog::ForeignKey fk;
+			fk.table = *r[3];
+			fk.name = *r[4];
+			if (r[1])
+				fk.scope_table = Name{*r[1], *r[2]};
+			fk.managed = truth(r[5]);
+			fk.deferrable = truth(r[6]);
+			out.foreign_keys.push_back(std::move(fk));
+		} else if (kind == "table")
+			out.tables[name];
+		else if (kind == "column")
+			out.tables[name].columns[*r[3]] = {*r[4], truth(r[5]), truth(r[6])};
+		else if (kind == "index")
+			indexes[name][*r[3]].emplace_back(std::stoi(*r[4]), *r[5]);
+		else if (kind == "type")
+			out.types[name] = (*r[3])[0];
+		else if (kind == "label")
+			labels[name].emplace_back(std::stod(*r[4]), *r[3]);
+	}
+	for (auto &[name, list] : labels) {
+		std::sort(list.begin(), list.end());
+		for (auto &l : list)
+			out.enum_labels[name].push_back(std::move(l.second));
+	}
+	for (auto &[name, by_index] : indexes)
+		for (auto &[index, cols] : by_index) {
+			std::sort(cols.begin(), cols.end());
+			std::vector<std::string> names;
+			for (auto &c : cols)
+				names.push_back(std::move(c.second));
+			out.tables[name].indexes.push_back(std::move(names));
+		}
+	return out;
+}
+
+void add_missing_enum_labels(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog)
 {
 	for (const auto &[oid, e] : scope.enums) {
-		auto existing = target_enum_labels(conn, e);
-		if (!existing)
+		if (!existing_type(catalog, e.schema, e.name, 'e'))
 			continue;
-		std::set<std::string> have(existing->begin(), existing->end());
+		static const std::vector<std::string> none;
+		auto found = catalog.enum_labels.find({e.schema, e.name});
+		const std::vector<std::string> &existing = found == catalog.enum_labels.end() ? none : found->second;
+		std::set<std::string> have(existing.begin(), existing.end());
 		// each missing label goes where the source has it: after the label
 		// before it in the source's order (which the target has by then), or
 		// before the first label the target has
@@ -52,10 +198,13 @@ void add_missing_enum_labels(remote::Connection &conn, const Scope &scope)
 		for (const auto &label : e.labels) {
 			if (!have.count(label)) {
 				std::string where = previous ? " AFTER " + quote_literal(*previous)
-								   : existing->empty() ? ""
-													   : " BEFORE " + quote_literal(existing->front());
+								   : existing.empty() ? ""
+													  : " BEFORE " + quote_literal(existing.front());
+				// alone: a target before PostgreSQL 12 refuses it in a
+				// message of several statements
 				conn.exec("ALTER TYPE " + quote_qualified(e.schema, e.name) + " ADD VALUE IF NOT EXISTS " +
 						  quote_literal(label) + where);
+				conn.sync();
 				have.insert(label);
 			}
 			previous = &label;
@@ -63,7 +212,7 @@ void add_missing_enum_labels(remote::Connection &conn, const Scope &scope)
 	}
 }
 
-bool ensure_tables(remote::Connection &conn, Scope &scope)
+bool ensure_tables(remote::Connection &conn, Scope &scope, const TargetCatalog &catalog)
 {
 	bool changed = false;
 	std::set<std::string> schemas;
@@ -77,7 +226,7 @@ bool ensure_tables(remote::Connection &conn, Scope &scope)
 		conn.exec("CREATE SCHEMA IF NOT EXISTS " + quote_ident(s));
 
 	for (const auto &[oid, e] : scope.enums) {
-		if (target_enum_labels(conn, e))
+		if (existing_type(catalog, e.schema, e.name, 'e'))
 			continue;
 		std::string labels;
 		for (const auto &l : e.labels)
@@ -87,18 +236,8 @@ bool ensure_tables(remote::Connection &conn, Scope &scope)
 	// composite and range types, each after the types it uses; one that the
 	// target has already is taken as it is
 	for (const auto &t : scope.types) {
-		auto have = conn.query("SELECT t.typtype FROM pg_catalog.pg_type t "
-							   "JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
-							   "WHERE n.nspname = " + quote_literal(t.schema) +
-							   " AND t.typname = " + quote_literal(t.name));
-		if (!have.empty()) {
-			if ((*have[0][0])[0] != t.kind)
-				throw Error("42804",
-							"schema mismatch: type " + display(t.schema, t.name) + " on the target is not a " +
-								(t.kind == 'c' ? "composite" : "range") + " type",
-							{}, "Drop or rename that type on the target.");
+		if (existing_type(catalog, t.schema, t.name, t.kind))
 			continue;
-		}
 		if (t.kind == 'r') {
 			conn.exec("CREATE TYPE " + quote_qualified(t.schema, t.name) + " AS RANGE (SUBTYPE = " +
 					  t.subtype_sql + ")");
@@ -112,12 +251,8 @@ bool ensure_tables(remote::Connection &conn, Scope &scope)
 
 	for (auto &t : scope.tables) {
 		std::string name = target_table(t);
-		auto rel = conn.query("SELECT c.oid FROM pg_catalog.pg_class c "
-							  "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-							  "WHERE n.nspname = " + quote_literal(t.target_schema) +
-							  " AND c.relname = " + quote_literal(t.target_name) +
-							  " AND c.relkind IN ('r', 'p')");
-		if (rel.empty()) {
+		auto rel = catalog.tables.find({t.target_schema, t.target_name});
+		if (rel == catalog.tables.end()) {
 			std::string ddl = "CREATE TABLE " + name + " (";
 			for (const auto &c : t.columns)
 				ddl += quote_ident(c.name) + " " + c.type_sql + (c.not_null ? " NOT NULL" : "") + ", ";
@@ -128,15 +263,12 @@ bool ensure_tables(remote::Connection &conn, Scope &scope)
 		}
 		std::map<std::string, std::string> target_types;
 		std::set<std::string> generated, required;
-		for (const auto &r : conn.query("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
-										"a.attgenerated <> '', a.attnotnull AND NOT a.atthasdef "
-										"FROM pg_catalog.pg_attribute a WHERE a.attrelid = " +
-										*rel[0][0] + " AND a.attnum > 0 AND NOT a.attisdropped")) {
-			target_types[*r[0]] = *r[1];
-			if (*r[2] == "t")
-				generated.insert(*r[0]);
-			else if (*r[3] == "t")
-				required.insert(*r[0]);
+		for (const auto &[col, c] : rel->second.columns) {
+			target_types[col] = c.type;
+			if (c.generated)
+				generated.insert(col);
+			else if (c.required)
+				required.insert(col);
 		}
 		// a column renamed or dropped on the source leaves the target's behind;
 		// one the target requires (NOT NULL, no default) would fail every row
@@ -175,7 +307,7 @@ bool ensure_tables(remote::Connection &conn, Scope &scope)
 	return changed;
 }
 
-void ensure_path_indexes(remote::Connection &conn, const Scope &scope)
+void ensure_path_indexes(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog)
 {
 	for (const auto &t : scope.tables) {
 		if (t.hops.empty())
@@ -184,78 +316,29 @@ void ensure_path_indexes(remote::Connection &conn, const Scope &scope)
 		if (parent == t.ancestors.end() || parent->second.hop != 0 || !parent->second.reachable_on_target)
 			continue;
 		std::vector<std::string> cols;
-		std::string names;
-		for (const auto &[c, p] : t.hops[0].columns) {
+		for (const auto &[c, p] : t.hops[0].columns)
 			cols.push_back(c);
-			names += (names.empty() ? "" : ", ") + quote_literal(c);
-		}
-		auto have = conn.query(
-			"SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = " + quote_literal(target_table(t)) +
-			"::pg_catalog.regclass AND (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attname::pg_catalog.text COLLATE pg_catalog.\"C\") "
-			"FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY "
-			"((i.indkey::pg_catalog.int2[])[0:" + std::to_string(cols.size() - 1) + "])) = "
-			"(SELECT pg_catalog.array_agg(c ORDER BY c COLLATE pg_catalog.\"C\") FROM pg_catalog.unnest(ARRAY[" + names + "]::pg_catalog.text[]) c)");
-		if (have.empty())
+		// an index whose leading columns are the hop's, in any order
+		std::set<std::string> wanted(cols.begin(), cols.end());
+		bool have = false;
+		if (auto rel = catalog.tables.find({t.target_schema, t.target_name}); rel != catalog.tables.end())
+			for (const auto &index : rel->second.indexes)
+				have = have || (index.size() >= cols.size() &&
+								std::set<std::string>(index.begin(), index.begin() + static_cast<long>(cols.size())) ==
+									wanted);
+		if (!have)
 			conn.exec("CREATE INDEX ON " + target_table(t) + " (" + quote_ident_list(cols) + ")");
 	}
 }
 
-// sunsync marks the foreign keys it creates with this comment, so that it
-// finds them again whatever they are called since.
-const char *const managed_key_comment = "managed by sunsync";
-
-void drop_foreign_keys(remote::Connection &conn, const Scope &scope)
+void drop_foreign_keys(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog)
 {
-	// keys sunsync made on tables that are no longer replicated, to tables
-	// that are: they would stop the TRUNCATE (the rows stay; only sunsync's
-	// constraint goes)
-	std::string targets;
-	for (const auto &t : scope.tables)
-		targets += (targets.empty() ? "" : ", ") + quote_literal(target_table(t)) + "::pg_catalog.regclass";
-	if (!targets.empty())
-		for (const auto &r : conn.query("SELECT conrelid::pg_catalog.regclass::pg_catalog.text, conname "
-										"FROM pg_catalog.pg_constraint WHERE contype = 'f' "
-										"AND confrelid IN (" + targets + ") AND conrelid NOT IN (" + targets + ") "
-										"AND pg_catalog.obj_description(oid, 'pg_constraint') = " +
-										quote_literal(managed_key_comment)))
-			conn.exec("ALTER TABLE " + *r[0] + " DROP CONSTRAINT " + quote_ident(*r[1]));
-	for (const auto &t : scope.tables) {
-		std::string names;
-		for (const auto &n : t.source_foreign_keys)
-			names += ", " + quote_literal(n);
-		// sunsync's own: marked, or (made by 0.1, which did not mark them)
-		// deferrable and named after a source foreign key
-		auto own = conn.query("SELECT conname FROM pg_catalog.pg_constraint "
-							  "WHERE conrelid = " + quote_literal(target_table(t)) + "::pg_catalog.regclass "
-							  "AND contype = 'f' AND (pg_catalog.obj_description(oid, 'pg_constraint') = " +
-							  quote_literal(managed_key_comment) + " OR (condeferrable AND conname IN (NULL" + names +
-							  ")))");
-		for (const auto &r : own)
-			conn.exec("ALTER TABLE " + target_table(t) + " DROP CONSTRAINT " + quote_ident(*r[0]));
-	}
+	drop_sunsync_keys(conn, scope, catalog, false);
 }
 
-void drop_stale_foreign_keys(remote::Connection &conn, const Scope &scope)
+void drop_stale_foreign_keys(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog)
 {
-	std::string targets, own;
-	std::string managed = "pg_catalog.obj_description(c.oid, 'pg_constraint') = " + quote_literal(managed_key_comment);
-	for (const auto &t : scope.tables) {
-		std::string table = quote_literal(target_table(t)) + "::pg_catalog.regclass";
-		targets += (targets.empty() ? "" : ", ") + table;
-		std::string names;
-		for (const auto &n : t.source_foreign_keys)
-			names += ", " + quote_literal(n);
-		own += " OR (c.conrelid = " + table + " AND c.conname IS DISTINCT FROM " +
-			   (t.path_key ? quote_literal(t.path_key->name) : std::string("NULL")) + " AND (" + managed +
-			   " OR (c.condeferrable AND c.conname IN (NULL" + names + "))))";
-	}
-	if (targets.empty())
-		return;
-	for (const auto &r : conn.query("SELECT c.conrelid::pg_catalog.regclass::pg_catalog.text, c.conname "
-									"FROM pg_catalog.pg_constraint c WHERE c.contype = 'f' AND ((c.confrelid IN (" +
-									targets + ") AND c.conrelid NOT IN (" + targets + ") AND " + managed + ")" + own +
-									")"))
-		conn.exec("ALTER TABLE " + *r[0] + " DROP CONSTRAINT " + quote_ident(*r[1]));
+	drop_sunsync_keys(conn, scope, catalog, true);
 }
 
 void add_foreign_keys(remote::Connection &conn, const Scope &scope)
@@ -268,8 +351,11 @@ void add_foreign_keys(remote::Connection &conn, const Scope &scope)
 			conn.exec("ALTER TABLE " + target_table(t) + " ADD CONSTRAINT " + quote_ident(fk->name) +
 					  " FOREIGN KEY (" + quote_ident_list(fk->columns) + ") REFERENCES " +
 					  target_table(*by_oid.at(fk->parent)) + " (" + quote_ident_list(fk->parent_columns) +
-					  ") DEFERRABLE INITIALLY DEFERRED; COMMENT ON CONSTRAINT " + quote_ident(fk->name) + " ON " +
-					  target_table(t) + " IS " + quote_literal(managed_key_comment));
+					  ") DEFERRABLE INITIALLY DEFERRED");
+	for (const auto &t : scope.tables)
+		if (const auto &fk = t.path_key)
+			conn.exec("COMMENT ON CONSTRAINT " + quote_ident(fk->name) + " ON " + target_table(t) + " IS " +
+					  quote_literal(managed_key_comment));
 }
 
 } // namespace sunsync::engine

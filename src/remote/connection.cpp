@@ -231,8 +231,10 @@ Connection::Connection(const std::string &url, ConnectOptions options)
 		throw Error("08001", "could not switch the target connection to non-blocking mode");
 	// the target's own lock waits are bounded too: a tenant's open
 	// transaction there must not hold the run (and its source locks) long
-	exec("SET statement_timeout = " + std::to_string(options_.statement_timeout_ms) +
-		 "; SET lock_timeout = " + std::to_string(options_.lock_timeout_ms) + "; SET search_path = pg_catalog");
+	// (queued: they go with the run's first statement)
+	exec("SET statement_timeout = " + std::to_string(options_.statement_timeout_ms));
+	exec("SET lock_timeout = " + std::to_string(options_.lock_timeout_ms));
+	exec("SET search_path = pg_catalog");
 }
 
 Connection::~Connection() = default;
@@ -344,70 +346,96 @@ TimestampTz Connection::statement_deadline() const
 	return pg::guard([ms] { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms); });
 }
 
-std::vector<std::vector<std::optional<std::string>>> Connection::query(const std::string &sql)
+void Connection::exec(const std::string &sql, uint64 *affected)
 {
-	return run(sql, nullptr);
+	queued_.push_back({sql, affected, {}, false});
 }
 
-uint64 Connection::command(const std::string &sql)
+void Connection::copy(const std::string &sql, std::function<void()> feed, uint64 *rows)
 {
-	uint64 affected = 0;
-	run(sql, &affected);
-	return affected;
+	queued_.push_back({sql, rows, std::move(feed), false});
 }
 
-std::vector<std::vector<std::optional<std::string>>> Connection::run(const std::string &sql, uint64 *affected)
+void Connection::sync() { send_queued(nullptr); }
+
+Connection::Rows Connection::query(const std::string &sql)
 {
+	queued_.push_back({sql, nullptr, {}, true});
+	Rows rows;
+	send_queued(&rows);
+	return rows;
+}
+
+void Connection::send_queued(Rows *rows)
+{
+	if (queued_.empty())
+		return;
+	if (in_flight_)
+		throw Error(sqlstate::internal_error, "the connection to target " + where_ + " is in an unknown state");
+	std::vector<Statement> sent;
+	sent.swap(queued_);
+	std::string message;
+	for (const auto &s : sent)
+		message += s.sql + ";\n";
 	deadline_ = statement_deadline();
 	if (first_after_reuse_) {
 		first_after_reuse_ = false;
 		deadline_ = pg::guard(
 			[this] { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), options_.connect_timeout_ms); });
 	}
-	if (!PQsendQuery(conn_.get(), sql.c_str()))
+	if (!PQsendQuery(conn_.get(), message.c_str()))
 		throw Error("08006", "could not send a statement to target " + where_,
 					first_line(PQerrorMessage(conn_.get())));
+	// cleared only when every answer was read: a connection left by an
+	// error half way is never kept
+	in_flight_ = true;
 	flush("sending a statement");
-	std::vector<std::vector<std::optional<std::string>>> rows;
-	std::optional<std::string> failure;
+	size_t next = 0;
 	while (PGresult *res = next_result("waiting for a statement")) {
-		ExecStatusType st = PQresultStatus(res);
-		if (st == PGRES_FATAL_ERROR)
-			fail_result(res, sql);
 		ResultPtr owned(res, PQclear);
-		if (affected) {
-			const char *n = PQcmdTuples(res);
-			*affected = n && *n ? std::stoull(n) : 0;
+		ExecStatusType st = PQresultStatus(res);
+		if (next >= sent.size())
+			throw Error(sqlstate::internal_error,
+						"target " + where_ + " answered more statements than it was sent");
+		Statement &s = sent[next];
+		if (st == PGRES_FATAL_ERROR)
+			fail_result(owned.release(), s.sql);
+		if (st == PGRES_COPY_IN) {
+			if (!s.feed)
+				throw Error(sqlstate::internal_error, "target " + where_ + " asked for COPY data",
+							{}, {}, "target statement: " + s.sql.substr(0, 200));
+			// The target's statement_timeout ends a COPY that runs too long;
+			// this deadline ends one whose target stopped reading at all.
+			deadline_ = statement_deadline();
+			s.feed();
+			end_copy();
+			continue; // the COPY's own answer follows
 		}
-		if (st == PGRES_TUPLES_OK) {
-			rows.clear();
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+			throw Error(sqlstate::internal_error,
+						"target " + where_ + " answered " + PQresStatus(st) + " to a statement", {}, {},
+						"target statement: " + s.sql.substr(0, 200));
+		if (s.affected) {
+			const char *n = PQcmdTuples(res);
+			*s.affected += n && *n ? std::stoull(n) : 0;
+		}
+		if (st == PGRES_TUPLES_OK && s.want_rows && rows) {
+			rows->clear();
 			for (int r = 0; r < PQntuples(res); r++) {
-				rows.emplace_back();
+				rows->emplace_back();
 				for (int c = 0; c < PQnfields(res); c++)
-					rows.back().push_back(PQgetisnull(res, r, c)
-											  ? std::nullopt
-											  : std::optional<std::string>(PQgetvalue(res, r, c)));
+					rows->back().push_back(PQgetisnull(res, r, c)
+											   ? std::nullopt
+											   : std::optional<std::string>(PQgetvalue(res, r, c)));
 			}
 		}
+		next++;
+		// each statement has its own time, as the target's statement_timeout
+		deadline_ = statement_deadline();
 	}
-	return rows;
-}
-
-void Connection::copy_begin(const std::string &sql)
-{
-	// The target's statement_timeout ends a COPY that runs too long; this
-	// deadline ends one whose target stopped reading (or answering) at all.
-	deadline_ = statement_deadline();
-	if (!PQsendQuery(conn_.get(), sql.c_str()))
-		throw Error("08006", "could not send COPY to target " + where_,
-					first_line(PQerrorMessage(conn_.get())));
-	flush("starting COPY");
-	PGresult *res = next_result("starting COPY");
-	if (!res)
-		throw Error("08006", "target " + where_ + " did not start COPY");
-	if (PQresultStatus(res) != PGRES_COPY_IN)
-		fail_result(res, sql);
-	PQclear(res);
+	in_flight_ = false;
+	if (next != sent.size())
+		throw Error(sqlstate::internal_error, "target " + where_ + " answered fewer statements than it was sent");
 }
 
 void Connection::copy_send(const char *data, size_t len)
@@ -427,7 +455,7 @@ void Connection::copy_send(const char *data, size_t len)
 	flush("sending COPY data");
 }
 
-uint64 Connection::copy_end()
+void Connection::end_copy()
 {
 	for (;;) {
 		int rc = PQputCopyEnd(conn_.get(), nullptr);
@@ -439,16 +467,6 @@ uint64 Connection::copy_end()
 		wait_for(WL_SOCKET_WRITEABLE, "ending COPY");
 	}
 	flush("ending COPY");
-	uint64 rows = 0;
-	while (PGresult *res = next_result("finishing COPY")) {
-		if (PQresultStatus(res) == PGRES_FATAL_ERROR)
-			fail_result(res, "COPY");
-		const char *n = PQcmdTuples(res);
-		if (n && *n)
-			rows = std::stoull(n);
-		PQclear(res);
-	}
-	return rows;
 }
 
 } // namespace sunsync::remote

@@ -53,16 +53,25 @@ public:
 	Connection(const Connection &) = delete;
 	Connection &operator=(const Connection &) = delete;
 
-	// Runs one or more statements; returns the rows of the last result, as text.
-	std::vector<std::vector<std::optional<std::string>>> query(const std::string &sql);
-	void exec(const std::string &sql) { query(sql); }
-	// Runs one statement; returns the rows it affected (INSERT, DELETE...).
-	uint64 command(const std::string &sql);
+	using Rows = std::vector<std::vector<std::optional<std::string>>>;
 
-	// COPY ... FROM STDIN: begin, send data in any pieces, end (returns rows).
-	void copy_begin(const std::string &sql);
+	// A run talks to its target in a few round trips, however many
+	// statements it sends: exec() and copy() only queue a statement (one
+	// statement each), and the next query() or sync() sends everything
+	// queued as one simple-query message and reads every answer.  An error
+	// of a queued statement is thrown there, naming that statement.
+	void exec(const std::string &sql, uint64 *affected = nullptr);
+	// COPY ... FROM STDIN, queued: when the target starts it, feed() sends
+	// its data with copy_send(); rows, if given, gets the rows copied.
+	void copy(const std::string &sql, std::function<void()> feed, uint64 *rows = nullptr);
+	// Sends what is queued and waits for all of it.
+	void sync();
+	// Sends what is queued and this statement; returns this one's rows, as text.
+	Rows query(const std::string &sql);
+	// Inside a feed: data for the COPY the target is reading.
 	void copy_send(const char *data, size_t len);
-	uint64 copy_end();
+	// Nothing queued, nothing in flight: the connection may be kept.
+	bool idle() const { return queued_.empty() && !in_flight_; }
 
 	// Where the connection goes, for messages: "host:port".
 	const std::string &where() const { return where_; }
@@ -74,7 +83,17 @@ private:
 	void flush(const char *doing);
 	PGresult *next_result(const char *doing);
 	[[noreturn]] void fail_result(PGresult *res, const std::string &sql);
-	std::vector<std::vector<std::optional<std::string>>> run(const std::string &sql, uint64 *affected);
+	void end_copy();
+	void send_queued(Rows *rows);
+
+	struct Statement {
+		std::string sql;
+		uint64 *affected = nullptr;
+		std::function<void()> feed; // a COPY FROM STDIN's data
+		bool want_rows = false;
+	};
+	std::vector<Statement> queued_;
+	bool in_flight_ = false;
 
 	std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
 	ConnectOptions options_;
