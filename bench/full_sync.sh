@@ -70,7 +70,9 @@ pipe_once() {
 }
 push_once() {
 	local t0; t0=$(date +%s.%N)
-	src -c "SELECT sunsync_push($id, true)" >/dev/null
+	# full: the target holds the copy already, and a plain push would be
+	# an incremental run with nothing to do
+	src -c "SELECT sunsync_push($id, wait => true, full => true)" >/dev/null
 	echo "$(date +%s.%N) - $t0" | bc
 }
 
