@@ -321,11 +321,13 @@ void ensure_path_indexes(remote::Connection &conn, const Scope &scope, const Tar
 		// an index whose leading columns are the hop's, in any order
 		std::set<std::string> wanted(cols.begin(), cols.end());
 		bool have = false;
-		if (auto rel = catalog.tables.find({t.target_schema, t.target_name}); rel != catalog.tables.end())
-			for (const auto &index : rel->second.indexes)
-				have = have || (index.size() >= cols.size() &&
-								std::set<std::string>(index.begin(), index.begin() + static_cast<long>(cols.size())) ==
-									wanted);
+		// a table this run creates has its primary key's index only
+		const std::vector<std::vector<std::string>> created{t.primary_key};
+		auto rel = catalog.tables.find({t.target_schema, t.target_name});
+		for (const auto &index : rel != catalog.tables.end() ? rel->second.indexes : created)
+			have = have || (index.size() >= cols.size() &&
+							std::set<std::string>(index.begin(), index.begin() + static_cast<long>(cols.size())) ==
+								wanted);
 		if (!have)
 			conn.exec("CREATE INDEX ON " + target_table(t) + " (" + quote_ident_list(cols) + ")");
 	}

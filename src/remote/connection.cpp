@@ -383,12 +383,12 @@ void Connection::send_queued(Rows *rows)
 		deadline_ = pg::guard(
 			[this] { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), options_.connect_timeout_ms); });
 	}
+	// cleared only when every answer was read: a connection left by an
+	// error half way (even in sending) is never kept
+	in_flight_ = true;
 	if (!PQsendQuery(conn_.get(), message.c_str()))
 		throw Error("08006", "could not send a statement to target " + where_,
 					first_line(PQerrorMessage(conn_.get())));
-	// cleared only when every answer was read: a connection left by an
-	// error half way is never kept
-	in_flight_ = true;
 	flush("sending a statement");
 	size_t next = 0;
 	while (PGresult *res = next_result("waiting for a statement")) {
