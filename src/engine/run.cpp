@@ -124,8 +124,7 @@ std::string start_run(const std::string &id, Config &cfg)
 	return run_id;
 }
 
-std::unique_ptr<remote::Connection> connect_target(remote::ConnectionCache &cache, int64 config_id,
-												   const std::string &id, const Config &cfg,
+std::unique_ptr<remote::Connection> connect_target(remote::ConnectionCache &cache, const std::string &id, const Config &cfg,
 												   std::function<void()> check_stop)
 {
 	SealKey key = load_key(sunsync_key_file ? sunsync_key_file : "");
@@ -140,7 +139,7 @@ std::unique_ptr<remote::Connection> connect_target(remote::ConnectionCache &cach
 	// the worker's text is in the database's encoding (its own client
 	// encoding is SQL_ASCII: no conversion); the target converts it
 	options.client_encoding = GetDatabaseEncodingName();
-	return cache.take(config_id, url, options);
+	return cache.take(url, options);
 }
 
 // The change queue's tables: read by every run, so locked with the scope's
@@ -408,7 +407,7 @@ RunOutcome run_config(shm::RunSlot *slot, int64 config_id, remote::ConnectionCac
 		});
 
 		set_progress(slot, "connecting", "", 0, 0);
-		auto conn = connect_target(connections, config_id, id, cfg, check_stop);
+		auto conn = connect_target(connections, id, cfg, check_stop);
 
 		// A move, or a full copy, is shipped only after the writers that may
 		// have seen the old owner ended (engine/settle.hpp): the first

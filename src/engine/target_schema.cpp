@@ -82,6 +82,39 @@ void drop_sunsync_keys(remote::Connection &conn, const Scope &scope, const Targe
 	}
 }
 
+// What a run needs to know of the target, one statement: $1, $2 the
+// tables' schemas and names, $3, $4 the types', $5 the comment of the keys
+// sunsync manages, $6 the record table.
+const char *const catalog_query =
+	"WITH rels AS (SELECT c.oid, w.s, w.n FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), "
+	"pg_catalog.unnest($2::pg_catalog.text[])) w(s, n) "
+	"JOIN pg_catalog.pg_namespace ns ON ns.nspname = w.s "
+	"JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND c.relname = w.n AND c.relkind IN ('r', 'p')), "
+	"types AS (SELECT t.oid, t.typtype, w.s, w.n FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), "
+	"pg_catalog.unnest($4::pg_catalog.text[])) w(s, n) "
+	"JOIN pg_catalog.pg_namespace ns ON ns.nspname = w.s "
+	"JOIN pg_catalog.pg_type t ON t.typnamespace = ns.oid AND t.typname = w.n) "
+	"SELECT 'table', r.s, r.n, NULL, NULL, NULL, NULL FROM rels r "
+	"UNION ALL SELECT 'column', r.s, r.n, a.attname::pg_catalog.text, "
+	"pg_catalog.format_type(a.atttypid, a.atttypmod), (a.attgenerated <> '')::pg_catalog.text, "
+	"(a.attnotnull AND NOT a.atthasdef)::pg_catalog.text FROM rels r "
+	"JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped "
+	"UNION ALL SELECT 'index', r.s, r.n, i.indexrelid::pg_catalog.text, k.pos::pg_catalog.text, "
+	"coalesce(a.attname::pg_catalog.text, ''), NULL FROM rels r "
+	"JOIN pg_catalog.pg_index i ON i.indrelid = r.oid "
+	"CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, pos) "
+	"LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum = k.attnum "
+	"UNION ALL SELECT 'fk', r.s, r.n, c.conrelid::pg_catalog.regclass::pg_catalog.text, c.conname::pg_catalog.text, "
+	"(pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT DISTINCT FROM $5::pg_catalog.text)::pg_catalog.text, "
+	"c.condeferrable::pg_catalog.text "
+	"FROM pg_catalog.pg_constraint c LEFT JOIN rels r ON r.oid = c.conrelid WHERE c.contype = 'f' "
+	"AND (c.conrelid IN (SELECT oid FROM rels) OR c.confrelid IN (SELECT oid FROM rels)) "
+	"UNION ALL SELECT 'type', t.s, t.n, t.typtype::pg_catalog.text, NULL, NULL, NULL FROM types t "
+	"UNION ALL SELECT 'label', t.s, t.n, e.enumlabel::pg_catalog.text, e.enumsortorder::pg_catalog.text, NULL, NULL "
+	"FROM types t JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid "
+	"UNION ALL SELECT 'record', NULL, NULL, (pg_catalog.to_regclass($6::pg_catalog.text) IS NOT NULL)::pg_catalog.text, "
+	"NULL, NULL, NULL";
+
 } // namespace
 
 std::string target_table(const TableSpec &t) { return quote_qualified(t.target_schema, t.target_name); }
@@ -102,35 +135,10 @@ TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const
 		type_names.push_back(t.name);
 	}
 	// one row shape for everything: kind, schema, name, a, b, c, d
-	auto rows = conn.query(
-		"WITH rels AS (SELECT c.oid, w.s, w.n FROM ROWS FROM (pg_catalog.unnest(" + text_array(table_schemas) +
-		"), pg_catalog.unnest(" + text_array(table_names) + ")) w(s, n) "
-		"JOIN pg_catalog.pg_namespace ns ON ns.nspname = w.s "
-		"JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND c.relname = w.n AND c.relkind IN ('r', 'p')), "
-		"types AS (SELECT t.oid, t.typtype, w.s, w.n FROM ROWS FROM (pg_catalog.unnest(" + text_array(type_schemas) +
-		"), pg_catalog.unnest(" + text_array(type_names) + ")) w(s, n) "
-		"JOIN pg_catalog.pg_namespace ns ON ns.nspname = w.s "
-		"JOIN pg_catalog.pg_type t ON t.typnamespace = ns.oid AND t.typname = w.n) "
-		"SELECT 'table', r.s, r.n, NULL, NULL, NULL, NULL FROM rels r "
-		"UNION ALL SELECT 'column', r.s, r.n, a.attname::pg_catalog.text, "
-		"pg_catalog.format_type(a.atttypid, a.atttypmod), (a.attgenerated <> '')::pg_catalog.text, "
-		"(a.attnotnull AND NOT a.atthasdef)::pg_catalog.text FROM rels r "
-		"JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped "
-		"UNION ALL SELECT 'index', r.s, r.n, i.indexrelid::pg_catalog.text, k.pos::pg_catalog.text, "
-		"coalesce(a.attname::pg_catalog.text, ''), NULL FROM rels r "
-		"JOIN pg_catalog.pg_index i ON i.indrelid = r.oid "
-		"CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, pos) "
-		"LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum = k.attnum "
-		"UNION ALL SELECT 'fk', r.s, r.n, c.conrelid::pg_catalog.regclass::pg_catalog.text, c.conname::pg_catalog.text, "
-		"(pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT DISTINCT FROM " +
-		quote_literal(managed_key_comment) + ")::pg_catalog.text, c.condeferrable::pg_catalog.text "
-		"FROM pg_catalog.pg_constraint c LEFT JOIN rels r ON r.oid = c.conrelid WHERE c.contype = 'f' "
-		"AND (c.conrelid IN (SELECT oid FROM rels) OR c.confrelid IN (SELECT oid FROM rels)) "
-		"UNION ALL SELECT 'type', t.s, t.n, t.typtype::pg_catalog.text, NULL, NULL, NULL FROM types t "
-		"UNION ALL SELECT 'label', t.s, t.n, e.enumlabel::pg_catalog.text, e.enumsortorder::pg_catalog.text, NULL, NULL "
-		"FROM types t JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid "
-		"UNION ALL SELECT 'record', NULL, NULL, (pg_catalog.to_regclass(" + quote_literal(record_table) +
-		") IS NOT NULL)::pg_catalog.text, NULL, NULL, NULL");
+	conn.prepare_once("sunsync_catalog_v1", catalog_query);
+	auto rows = conn.query("EXECUTE sunsync_catalog_v1(" + text_array(table_schemas) + ", " + text_array(table_names) +
+						   ", " + text_array(type_schemas) + ", " + text_array(type_names) + ", " +
+						   quote_literal(managed_key_comment) + ", " + quote_literal(record_table) + ")");
 
 	TargetCatalog out;
 	std::map<Name, std::vector<std::pair<double, std::string>>> labels;

@@ -14,7 +14,12 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include <cctype>
+#include <cstring>
 #include <exception>
+#include <list>
+#include <map>
+#include <string>
 
 namespace sunsync::pg {
 
@@ -62,10 +67,76 @@ Spi::~Spi()
 	}
 }
 
+namespace {
+
+// Plans of the statements this process runs again and again (every run
+// reads its configuration, its queue, its scope the same way), parsed and
+// planned once and kept (SPI_keepplan); PostgreSQL's plan cache replans one
+// by itself after DDL on what it reads, or when search_path or the role it
+// depends on (row security) differs.  Only plain DML and queries are kept;
+// the least recently used go beyond max_kept_plans.
+constexpr size_t max_kept_plans = 256;
+
+struct KeptPlan {
+	SPIPlanPtr plan;
+	std::list<std::string>::iterator use;
+};
+std::map<std::string, KeptPlan> kept_plans;
+std::list<std::string> plan_use; // most recent first
+
+bool worth_keeping(const char *sql)
+{
+	while (std::isspace(static_cast<unsigned char>(*sql)))
+		sql++;
+	for (const char *verb : {"SELECT ", "WITH ", "INSERT ", "UPDATE ", "DELETE "})
+		if (std::strncmp(sql, verb, std::strlen(verb)) == 0)
+			return true;
+	return false;
+}
+
+// The kept plan for sql with these parameter types, prepared now if need
+// be.  (The map's work is plain C++, outside any guard; only the SPI calls
+// are guarded.)
+SPIPlanPtr kept_plan(const char *sql, std::vector<Oid> &types)
+{
+	std::string key(sql);
+	for (Oid t : types)
+		key += "\x01" + std::to_string(t);
+	auto it = kept_plans.find(key);
+	if (it != kept_plans.end()) {
+		plan_use.splice(plan_use.begin(), plan_use, it->second.use);
+		return it->second.plan;
+	}
+	SPIPlanPtr plan = guard([&] {
+		SPIPlanPtr p = SPI_prepare(sql, static_cast<int>(types.size()), types.data());
+		if (p == nullptr)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		return p;
+	});
+	plan_use.push_front(key);
+	kept_plans[key] = KeptPlan{plan, plan_use.begin()};
+	while (kept_plans.size() > max_kept_plans) {
+		auto oldest = kept_plans.find(plan_use.back());
+		SPIPlanPtr old = oldest->second.plan;
+		kept_plans.erase(oldest);
+		plan_use.pop_back();
+		guard([old] { SPI_freeplan(old); });
+	}
+	return plan;
+}
+
+} // namespace
+
 Result Spi::run(const char *sql, const std::vector<Param> &params)
 {
 	Result result;
 	const int nargs = static_cast<int>(params.size());
+	std::vector<Oid> param_types;
+	for (const auto &p : params)
+		param_types.push_back(p.array() ? TEXTARRAYOID : p.bytea() ? BYTEAOID : TEXTOID);
+	SPIPlanPtr plan = worth_keeping(sql) ? kept_plan(sql, param_types) : nullptr;
 	guard([&] {
 		Oid *types = nargs ? static_cast<Oid *>(palloc(sizeof(Oid) * nargs)) : nullptr;
 		Datum *values = nargs ? static_cast<Datum *>(palloc(sizeof(Datum) * nargs)) : nullptr;
@@ -93,9 +164,10 @@ Result Spi::run(const char *sql, const std::vector<Param> &params)
 		nulls[nargs] = '\0';
 		// read-only statements run in the active snapshot, which is the
 		// latest one when asked
-		int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, latest_, 0);
+		int rc = plan ? SPI_execute_plan(plan, values, nulls, latest_, 0)
+					  : SPI_execute_with_args(sql, nargs, types, values, nulls, latest_, 0);
 		if (rc < 0)
-			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		result.processed = SPI_processed;
 		if (SPI_tuptable == nullptr)
 			return;

@@ -239,6 +239,14 @@ Connection::Connection(const std::string &url, ConnectOptions options)
 
 Connection::~Connection() = default;
 
+void Connection::prepare_once(const std::string &name, const std::string &sql)
+{
+	if (prepared_.count(name))
+		return;
+	exec("PREPARE " + name + " AS " + sql);
+	prepared_.insert(name);
+}
+
 bool Connection::reusable_for(const std::string &url, const ConnectOptions &options)
 {
 	if (fingerprint(connection_params(url, options), options) != fingerprint_)

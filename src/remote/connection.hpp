@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ public:
 	// would), leads to the same addresses with the same options, and the
 	// connection is idle and alive (the target did not close it).
 	bool reusable_for(const std::string &url, const ConnectOptions &options);
+	// The URL it was opened with, credentials and all (never for a message).
+	const std::string &url() const { return url_; }
 	TimestampTz opened_at() const { return opened_at_; }
 	// The next run's way of being stopped.
 	void set_check_stop(std::function<void()> check_stop) { options_.check_stop = std::move(check_stop); }
@@ -72,6 +75,11 @@ public:
 	void copy_send(const char *data, size_t len);
 	// Nothing queued, nothing in flight: the connection may be kept.
 	bool idle() const { return queued_.empty() && !in_flight_; }
+	// Queues PREPARE name AS sql unless this session has it already: a
+	// statement every run sends is planned once per connection, not once
+	// per run (the target replans it by itself after DDL).  A connection
+	// whose message failed is never kept, so no failed PREPARE is counted.
+	void prepare_once(const std::string &name, const std::string &sql);
 
 	// Where the connection goes, for messages: "host:port".
 	const std::string &where() const { return where_; }
@@ -94,6 +102,7 @@ private:
 	};
 	std::vector<Statement> queued_;
 	bool in_flight_ = false;
+	std::set<std::string> prepared_;
 
 	std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
 	ConnectOptions options_;

@@ -15,10 +15,9 @@ namespace {
 constexpr int max_connection_age_ms = 10 * 60 * 1000;
 }
 
-std::unique_ptr<Connection> ConnectionCache::take(int64 config_id, const std::string &url,
-												  const ConnectOptions &options)
+std::unique_ptr<Connection> ConnectionCache::take(const std::string &url, const ConnectOptions &options)
 {
-	auto it = kept_.find(config_id);
+	auto it = kept_.find(url);
 	if (it != kept_.end()) {
 		std::unique_ptr<Connection> conn = std::move(it->second.conn);
 		kept_.erase(it);
@@ -41,7 +40,20 @@ void ConnectionCache::keep(int64 config_id, std::unique_ptr<Connection> conn)
 		return;
 	conn->set_check_stop(nullptr);
 	TimestampTz now = pg::guard([] { return GetCurrentTimestamp(); });
-	kept_[config_id] = Kept{std::move(conn), now};
+	std::string url = conn->url();
+	// a configuration whose URL changed (a new password) lets its old
+	// connection go, unless another configuration here still uses it
+	auto prev = served_.find(config_id);
+	if (prev != served_.end() && prev->second.first != url) {
+		std::string old = prev->second.first;
+		served_.erase(prev);
+		bool shared = std::any_of(served_.begin(), served_.end(),
+								  [&](const auto &s) { return s.second.first == old; });
+		if (!shared)
+			kept_.erase(old);
+	}
+	kept_[url] = Kept{std::move(conn), now};
+	served_[config_id] = {url, now};
 	// the least recently used go first
 	while (static_cast<int>(kept_.size()) > sunsync_max_idle_connections) {
 		auto oldest = kept_.begin();
@@ -50,6 +62,7 @@ void ConnectionCache::keep(int64 config_id, std::unique_ptr<Connection> conn)
 				oldest = it;
 		kept_.erase(oldest);
 	}
+	forget_unkept();
 }
 
 long ConnectionCache::close_idle(long idle_ms)
@@ -65,14 +78,27 @@ long ConnectionCache::close_idle(long idle_ms)
 		next = next < 0 ? left : std::min(next, left);
 		++it;
 	}
+	forget_unkept();
 	return next;
+}
+
+// The configurations whose connection is no longer kept are forgotten (the
+// map stays as small as the configurations this worker serves).
+void ConnectionCache::forget_unkept()
+{
+	for (auto it = served_.begin(); it != served_.end();) {
+		if (kept_.count(it->second.first) == 0)
+			it = served_.erase(it);
+		else
+			++it;
+	}
 }
 
 std::vector<int64> ConnectionCache::configs() const
 {
 	std::vector<std::pair<TimestampTz, int64>> by_use;
-	for (const auto &[id, k] : kept_)
-		by_use.emplace_back(k.last_used, id);
+	for (const auto &[id, served] : served_)
+		by_use.emplace_back(served.second, id);
 	std::sort(by_use.rbegin(), by_use.rend());
 	std::vector<int64> out;
 	for (const auto &[used, id] : by_use)

@@ -1,6 +1,10 @@
 // The target connections a long-lived run worker keeps between runs, one
-// per configuration, at most sunsync.max_idle_connections, each closed
-// after a minute unused.  A connection is reused only when it is idle and
+// per target URL (the configurations that share a target database and its
+// credentials, each in a target_schema of its own, share one: a thousand
+// tenants in a few databases need a few connections, not a login per run),
+// at most sunsync.max_idle_connections, each closed after a minute unused.
+// A run leaves nothing behind on it: its temporary tables are ON COMMIT
+// DROP and its settings are the connection's own.  A connection is reused only when it is idle and
 // alive, younger than ten minutes, and its URL, checked again against the
 // URL rules (the host resolved again), leads to the same addresses with
 // the same options; the first statement on it must be answered within
@@ -21,22 +25,32 @@ public:
 	// A connection for a run of config_id: the kept one when it may serve,
 	// otherwise a new one.  The caller gives it back with keep() after a
 	// successful run; a connection not given back is closed.
-	std::unique_ptr<Connection> take(int64 config_id, const std::string &url, const ConnectOptions &options);
+	std::unique_ptr<Connection> take(const std::string &url, const ConnectOptions &options);
 	void keep(int64 config_id, std::unique_ptr<Connection> conn);
 	// Closes connections unused for idle_ms; returns the ms until the next
 	// one is due (or -1 when none is kept).
 	long close_idle(long idle_ms);
-	void clear() { kept_.clear(); }
-	// The configurations with a connection kept, most recently used first
-	// (for the launcher, which gives their runs to this worker when it can).
+	void clear()
+	{
+		kept_.clear();
+		served_.clear();
+	}
+	// The configurations whose last run here left its connection kept, most
+	// recently used first (for the launcher, which gives their runs to this
+	// worker when it can).
 	std::vector<int64> configs() const;
 
 private:
+	void forget_unkept();
+
 	struct Kept {
 		std::unique_ptr<Connection> conn;
 		TimestampTz last_used;
 	};
-	std::map<int64, Kept> kept_;
+	// by URL (in this process's memory only, as the run holds it)
+	std::map<std::string, Kept> kept_;
+	// config id -> (URL of its last kept connection, when)
+	std::map<int64, std::pair<std::string, TimestampTz>> served_;
 };
 
 } // namespace sunsync::remote

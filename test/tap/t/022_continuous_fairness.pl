@@ -3,7 +3,9 @@
 # listener of this test); while writers change every family's rows, the
 # other 49 stay current (their lag stays small) and end exact, and the
 # hanging one is FAILED with its error and a retry time, never IN_PROGRESS
-# for longer than its connect timeout.
+# for longer than its connect timeout.  The 49 share one target URL (each
+# in a target_schema of its own): each worker keeps one connection for it,
+# so runs do not log in again.
 use strict;
 use warnings;
 use lib "$ENV{SUNSYNC_ROOT}/test/tap/lib";
@@ -56,9 +58,14 @@ ok($source->poll_query_until('app',
 		"SELECT count(*) = " . ($families - 1) . " FROM sunsync_configs WHERE id IN ($healthy) AND status = 'COMPLETED'"),
 	'the 49 get their first copies by themselves, beside a target that hangs');
 
-# writers touch every family for 20 s; lag of the healthy ones is sampled
+# writers touch every family for 20 s; lag of the healthy ones is sampled,
+# and sunsync's connections to the target
+my $logins = "SELECT sessions FROM pg_stat_database WHERE datname = 'tenants'";
+my $runs = "SELECT count(*) FROM sunsync_history WHERE config_id IN ($healthy)";
+my ($logins0, $runs0) = ($target->safe_psql('postgres', $logins), $source->safe_psql('app', $runs));
 my $t0 = time;
 my $max_lag = 0;
+my $max_conns = 0;
 my $round = 0;
 while (time - $t0 < 20)
 {
@@ -67,9 +74,17 @@ while (time - $t0 < 20)
 	my $lag = $source->safe_psql('app',
 		"SELECT coalesce(max(extract(epoch FROM lag)), 0) FROM sunsync_configs WHERE id IN ($healthy)");
 	$max_lag = $lag if $lag > $max_lag;
+	my $conns = $target->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sunsync' AND datname = 'tenants'");
+	$max_conns = $conns if $conns > $max_conns;
 	usleep(250_000);
 }
+my $logins_made = $target->safe_psql('postgres', $logins) - $logins0;
+my $runs_made = $source->safe_psql('app', $runs) - $runs0;
 cmp_ok($max_lag, '<', 8, sprintf('the lag of the 49 stays small while the 50th hangs (max %.1f s)', $max_lag));
+cmp_ok($max_conns, '<=', 4, "the 49 share a connection per worker ($max_conns at most)");
+ok($runs_made > 100 && $logins_made < $runs_made / 10,
+	"runs reuse it: $runs_made runs, $logins_made logins");
 ok($source->poll_query_until('app',
 		"SELECT bool_and(pending_changes = 0) FROM sunsync_configs WHERE id IN ($healthy)"),
 	'the 49 catch up');
