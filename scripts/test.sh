@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of sunsync and ends with one line "N passed, N failed".
-#   unit      GoogleTest (ctest), no server
+#   unit      GoogleTest (ctest), no server; again under ASan + UBSan
 #   regress   pg_regress suites in sql/, on a temporary instance it starts itself
 #   pgtap     pgTAP suites in test/pgtap/, run by pg_prove on a throwaway cluster
 #   checks    what the suites cannot see from inside: server log, key file mode
@@ -21,17 +21,26 @@ check() { # check NAME COMMAND...: one test that passes when the command does
 	if "$@"; then pass 1; echo "ok - $name"; else fail 1 "$name"; fi
 }
 
-echo "== unit tests (GoogleTest)"
-if cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug >build.log 2>&1 && cmake --build build -j2 >>build.log 2>&1; then
-	out=$(cd build && ctest 2>&1)
-	echo "$out" | tail -n 3
-	total=$(echo "$out" | sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p')
-	bad=$(echo "$out" | sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p')
-	pass $((${total:-0} - ${bad:-0})); fail ${bad:-0}
-	[ -z "$total" ] && fail 1 "ctest printed no summary"
-else
-	cat build.log; fail 1 "unit test build"
-fi
+# unit_tests TITLE BUILD_DIR [CMAKE_ARGS...]: build the GoogleTest suite, run it with ctest
+unit_tests() {
+	local title=$1 dir=$2; shift 2
+	echo "== $title"
+	if cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug "$@" >"$dir.log" 2>&1 && cmake --build "$dir" -j2 >>"$dir.log" 2>&1; then
+		out=$(cd "$dir" && ctest 2>&1)
+		echo "$out" | tail -n 3
+		total=$(echo "$out" | sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p')
+		bad=$(echo "$out" | sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p')
+		pass $((${total:-0} - ${bad:-0})); fail ${bad:-0}
+		[ -z "$total" ] && fail 1 "ctest printed no summary ($title)"
+		[ "${bad:-0}" -gt 0 ] && (cd "$dir" && ctest --output-on-failure 2>&1 | grep -E "ERROR: (Address|Undefined)Sanitizer|runtime error|Failure" | head -20)
+	else
+		cat "$dir.log"; fail 1 "unit test build ($title)"
+	fi
+}
+unit_tests "unit tests (GoogleTest)" build
+# the same tests under AddressSanitizer + UndefinedBehaviorSanitizer: a
+# finding aborts the test (-fno-sanitize-recover=all), which fails it
+unit_tests "unit tests under ASan + UBSan" build-sanitize -DSUNSYNC_SANITIZE=ON
 
 echo "== pg_regress"
 work=/tmp/sunsync-regress
