@@ -82,10 +82,10 @@ ConvertedOwner owner_in_expr_type(pg::Spi &spi, const std::string &owner, const 
 	std::string type = pg::guard([&] { return std::string(format_type_be(e.type)); });
 	ConvertedOwner out;
 	try {
-		out.text = *spi.run(("SELECT ($1::pg_catalog.text)::" +
-							 pg::guard([&] { return std::string(format_type_be_qualified(e.type)); }) +
-							 "::pg_catalog.text").c_str(),
-							{owner})
+		out.text = *spi.run_once(("SELECT ($1::pg_catalog.text)::" +
+								  pg::guard([&] { return std::string(format_type_be_qualified(e.type)); }) +
+								  "::pg_catalog.text").c_str(),
+								 {owner})
 						.scalar();
 	} catch (const Error &err) {
 		throw Error(sqlstate::invalid_parameter_value,

@@ -7,6 +7,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -71,10 +72,15 @@ namespace {
 
 // Plans of the statements this process runs again and again (every run
 // reads its configuration, its queue, its scope the same way), parsed and
-// planned once and kept (SPI_keepplan); PostgreSQL's plan cache replans one
-// by itself after DDL on what it reads, or when search_path or the role it
-// depends on (row security) differs.  Only plain DML and queries are kept;
-// the least recently used go beyond max_kept_plans.
+// planned once and kept (SPI_keepplan), one per statement text, parameter
+// types and current role (parse analysis checks the role's privileges).
+// PostgreSQL's plan cache replans one after DDL on the relations and
+// functions it uses, or when search_path or row security differs; it does
+// not follow a type dropped and made again under the same name, so a
+// statement naming a type in its text runs through Spi::run_once.  Only
+// plain DML and queries are kept; beyond max_kept_plans the least recently
+// used go, but never while a statement is executing (a kept plan may be
+// running further up this stack: sunsync.pending inside a query).
 constexpr size_t max_kept_plans = 256;
 
 struct KeptPlan {
@@ -83,6 +89,12 @@ struct KeptPlan {
 };
 std::map<std::string, KeptPlan> kept_plans;
 std::list<std::string> plan_use; // most recent first
+int executing = 0;               // Spi::run calls in progress on this stack
+
+struct Executing {
+	Executing() { ++executing; }
+	~Executing() { --executing; }
+};
 
 bool worth_keeping(const char *sql)
 {
@@ -102,22 +114,33 @@ SPIPlanPtr kept_plan(const char *sql, std::vector<Oid> &types)
 	std::string key(sql);
 	for (Oid t : types)
 		key += "\x01" + std::to_string(t);
+	key += "\x02" + std::to_string(GetUserId());
 	auto it = kept_plans.find(key);
 	if (it != kept_plans.end()) {
 		plan_use.splice(plan_use.begin(), plan_use, it->second.use);
 		return it->second.plan;
 	}
-	SPIPlanPtr plan = guard([&] {
-		SPIPlanPtr p = SPI_prepare(sql, static_cast<int>(types.size()), types.data());
-		if (p == nullptr)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		return p;
-	});
+	// room first (plain C++ that may throw before a plan exists to leak)
+	auto inserted = kept_plans.emplace(key, KeptPlan{nullptr, plan_use.end()}).first;
 	plan_use.push_front(key);
-	kept_plans[key] = KeptPlan{plan, plan_use.begin()};
-	while (kept_plans.size() > max_kept_plans) {
+	inserted->second.use = plan_use.begin();
+	try {
+		inserted->second.plan = guard([&] {
+			SPIPlanPtr p = SPI_prepare_cursor(sql, static_cast<int>(types.size()), types.data(),
+											  CURSOR_OPT_PARALLEL_OK);
+			if (p == nullptr)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			if (SPI_keepplan(p) != 0)
+				elog(ERROR, "SPI_keepplan failed");
+			return p;
+		});
+	} catch (...) {
+		plan_use.erase(inserted->second.use);
+		kept_plans.erase(inserted);
+		throw;
+	}
+	SPIPlanPtr plan = inserted->second.plan;
+	while (executing == 0 && kept_plans.size() > max_kept_plans) {
 		auto oldest = kept_plans.find(plan_use.back());
 		SPIPlanPtr old = oldest->second.plan;
 		kept_plans.erase(oldest);
@@ -129,14 +152,19 @@ SPIPlanPtr kept_plan(const char *sql, std::vector<Oid> &types)
 
 } // namespace
 
-Result Spi::run(const char *sql, const std::vector<Param> &params)
+Result Spi::run(const char *sql, const std::vector<Param> &params) { return execute(sql, params, true); }
+
+Result Spi::run_once(const char *sql, const std::vector<Param> &params) { return execute(sql, params, false); }
+
+Result Spi::execute(const char *sql, const std::vector<Param> &params, bool keep)
 {
 	Result result;
 	const int nargs = static_cast<int>(params.size());
 	std::vector<Oid> param_types;
 	for (const auto &p : params)
 		param_types.push_back(p.array() ? TEXTARRAYOID : p.bytea() ? BYTEAOID : TEXTOID);
-	SPIPlanPtr plan = worth_keeping(sql) ? kept_plan(sql, param_types) : nullptr;
+	SPIPlanPtr plan = keep && worth_keeping(sql) ? kept_plan(sql, param_types) : nullptr;
+	Executing executing_now;
 	guard([&] {
 		Oid *types = nargs ? static_cast<Oid *>(palloc(sizeof(Oid) * nargs)) : nullptr;
 		Datum *values = nargs ? static_cast<Datum *>(palloc(sizeof(Datum) * nargs)) : nullptr;

@@ -67,8 +67,12 @@ public:
 	// columns, which come back as their bytes.  Not read-only, so that it
 	// sees what earlier statements of the same call wrote.
 	Result run(const char *sql, const std::vector<Param> &params = {});
+	// The same, planned for this call only: for a statement whose text
+	// names a type (see the plan keeping in spi.cpp).
+	Result run_once(const char *sql, const std::vector<Param> &params = {});
 
 private:
+	Result execute(const char *sql, const std::vector<Param> &params, bool keep);
 	int uncaught_at_start_;
 	bool latest_ = false;
 };

@@ -131,6 +131,20 @@ std::string fingerprint(const Params &p, const ConnectOptions &opt)
 	return std::string(reinterpret_cast<char *>(md), len);
 }
 
+} // namespace
+
+std::string cache_key(const std::string &url, const ConnectOptions &options)
+{
+	std::string all = url + '\0' + (options.trusted ? "t" : "f");
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (EVP_Digest(all.data(), all.size(), md, &len, EVP_sha256(), nullptr) != 1)
+		throw std::bad_alloc();
+	return std::string(reinterpret_cast<char *>(md), len);
+}
+
+namespace {
+
 // A failed connection as an error that says what to do about it.
 Error connect_error(const std::string &where, const std::string &user, const std::string &url,
 					const char *libpq_message)
@@ -229,6 +243,13 @@ Connection::Connection(const std::string &url, ConnectOptions options)
 					"Require password authentication (scram-sha-256) for this login in the target's pg_hba.conf.");
 	if (PQsetnonblocking(conn_.get(), 1) != 0)
 		throw Error("08001", "could not switch the target connection to non-blocking mode");
+	queue_session_settings();
+}
+
+std::string Connection::cache_key() const { return remote::cache_key(url_, options_); }
+
+void Connection::queue_session_settings()
+{
 	// the target's own lock waits are bounded too: a tenant's open
 	// transaction there must not hold the run (and its source locks) long
 	// (queued: they go with the run's first statement)
@@ -264,6 +285,11 @@ bool Connection::reusable_for(const std::string &url, const ConnectOptions &opti
 	// the first statement of the run gets connect_timeout for its answer
 	options_.connect_timeout_ms = options.connect_timeout_ms;
 	first_after_reuse_ = true;
+	// whatever code on the target (a trigger of another configuration's
+	// tables) may have set for the session is undone before this run
+	exec("RESET ROLE");
+	exec("RESET ALL");
+	queue_session_settings();
 	return true;
 }
 

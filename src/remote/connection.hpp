@@ -37,6 +37,10 @@ struct ConnectOptions {
 // or SIGTERM (CHECK_FOR_INTERRUPTS) and after timeout_ms.
 HostResolver resolver(int timeout_ms);
 
+// A digest of a URL and the options that decide who may use a connection
+// to it (the URL holds the password: only the digest is kept as a key).
+std::string cache_key(const std::string &url, const ConnectOptions &options);
+
 class Connection {
 public:
 	Connection(const std::string &url, ConnectOptions options);
@@ -48,8 +52,8 @@ public:
 	// would), leads to the same addresses with the same options, and the
 	// connection is idle and alive (the target did not close it).
 	bool reusable_for(const std::string &url, const ConnectOptions &options);
-	// The URL it was opened with, credentials and all (never for a message).
-	const std::string &url() const { return url_; }
+	// What ConnectionCache files it under: cache_key of its URL and options.
+	std::string cache_key() const;
 	TimestampTz opened_at() const { return opened_at_; }
 	// The next run's way of being stopped.
 	void set_check_stop(std::function<void()> check_stop) { options_.check_stop = std::move(check_stop); }
@@ -100,6 +104,7 @@ private:
 		std::function<void()> feed; // a COPY FROM STDIN's data
 		bool want_rows = false;
 	};
+	void queue_session_settings();
 	std::vector<Statement> queued_;
 	bool in_flight_ = false;
 	std::set<std::string> prepared_;

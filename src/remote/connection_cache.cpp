@@ -17,7 +17,7 @@ constexpr int max_connection_age_ms = 10 * 60 * 1000;
 
 std::unique_ptr<Connection> ConnectionCache::take(const std::string &url, const ConnectOptions &options)
 {
-	auto it = kept_.find(url);
+	auto it = kept_.find(cache_key(url, options));
 	if (it != kept_.end()) {
 		std::unique_ptr<Connection> conn = std::move(it->second.conn);
 		kept_.erase(it);
@@ -40,11 +40,11 @@ void ConnectionCache::keep(int64 config_id, std::unique_ptr<Connection> conn)
 		return;
 	conn->set_check_stop(nullptr);
 	TimestampTz now = pg::guard([] { return GetCurrentTimestamp(); });
-	std::string url = conn->url();
+	std::string key = conn->cache_key();
 	// a configuration whose URL changed (a new password) lets its old
 	// connection go, unless another configuration here still uses it
 	auto prev = served_.find(config_id);
-	if (prev != served_.end() && prev->second.first != url) {
+	if (prev != served_.end() && prev->second.first != key) {
 		std::string old = prev->second.first;
 		served_.erase(prev);
 		bool shared = std::any_of(served_.begin(), served_.end(),
@@ -52,8 +52,8 @@ void ConnectionCache::keep(int64 config_id, std::unique_ptr<Connection> conn)
 		if (!shared)
 			kept_.erase(old);
 	}
-	kept_[url] = Kept{std::move(conn), now};
-	served_[config_id] = {url, now};
+	kept_[key] = Kept{std::move(conn), now};
+	served_[config_id] = {key, now};
 	// the least recently used go first
 	while (static_cast<int>(kept_.size()) > sunsync_max_idle_connections) {
 		auto oldest = kept_.begin();

@@ -3,8 +3,11 @@
 // credentials, each in a target_schema of its own, share one: a thousand
 // tenants in a few databases need a few connections, not a login per run),
 // at most sunsync.max_idle_connections, each closed after a minute unused.
-// A run leaves nothing behind on it: its temporary tables are ON COMMIT
-// DROP and its settings are the connection's own.  A connection is reused only when it is idle and
+// A run leaves nothing behind on it that the next needs undone: its
+// temporary tables are ON COMMIT DROP, and a reused connection's role and
+// settings are reset before the next run's first statement.  Connections
+// are sessions: a pooler in front of a target must pool by session (the
+// settings and the prepared catalog query live in the session).  A connection is reused only when it is idle and
 // alive, younger than ten minutes, and its URL, checked again against the
 // URL rules (the host resolved again), leads to the same addresses with
 // the same options; the first statement on it must be answered within
@@ -47,9 +50,9 @@ private:
 		std::unique_ptr<Connection> conn;
 		TimestampTz last_used;
 	};
-	// by URL (in this process's memory only, as the run holds it)
+	// by cache_key (a digest of the URL)
 	std::map<std::string, Kept> kept_;
-	// config id -> (URL of its last kept connection, when)
+	// config id -> (cache_key of its last kept connection, when)
 	std::map<int64, std::pair<std::string, TimestampTz>> served_;
 };
 
