@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap postgresql-15-cron
-          libssl-dev libipc-run-perl libgtest-dev cmake g++ make clang-14 llvm-14)
+          libssl-dev libipc-run-perl libgtest-dev cmake g++ make clang-14 llvm-14 libfuzzer-14-dev)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of sunsync and ends with one line "N passed, N failed".
 #   unit      GoogleTest (ctest), no server; again under ASan + UBSan
+#   fuzz      libFuzzer targets of test/fuzz, fixed runs (scripts/fuzz.sh)
 #   regress   pg_regress suites in sql/, on a temporary instance it starts itself
 #   pgtap     pgTAP suites in test/pgtap/, run by pg_prove on a throwaway cluster
 #   checks    what the suites cannot see from inside: server log, key file mode
@@ -41,6 +42,14 @@ unit_tests "unit tests (GoogleTest)" build
 # the same tests under AddressSanitizer + UndefinedBehaviorSanitizer: a
 # finding aborts the test (-fno-sanitize-recover=all), which fails it
 unit_tests "unit tests under ASan + UBSan" build-sanitize -DSUNSYNC_SANITIZE=ON
+
+echo "== fuzzing (libFuzzer, ASan + UBSan): the parsers of text a user supplies"
+out=$(scripts/fuzz.sh 200000 2>&1)
+echo "$out" | grep -E '^(ok - |FAILED)' || echo "$out"
+pass "$(echo "$out" | grep -c '^ok - ')"
+n_bad=$(echo "$out" | grep -c '^FAILED')
+fail "$n_bad"
+[ "$(echo "$out" | grep -cE '^(ok - |FAILED)')" -eq 0 ] && fail 1 "fuzzing ran no target"
 
 echo "== pg_regress"
 work=/tmp/sunsync-regress
