@@ -115,6 +115,15 @@ Params connection_params(const std::string &url, const ConnectOptions &opt)
 	return p;
 }
 
+std::string sha256(const std::string &bytes)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1)
+		throw std::bad_alloc();
+	return std::string(reinterpret_cast<char *>(md), len);
+}
+
 // What a connection was opened with, as a digest (it covers the password:
 // only the digest is kept).
 std::string fingerprint(const Params &p, const ConnectOptions &opt)
@@ -124,11 +133,7 @@ std::string fingerprint(const Params &p, const ConnectOptions &opt)
 		all += p.keys[i] + '\0' + p.values[i] + '\0';
 	all += std::to_string(opt.statement_timeout_ms) + ',' + std::to_string(opt.lock_timeout_ms) + ',' +
 		   (opt.trusted ? "t" : "f");
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	if (EVP_Digest(all.data(), all.size(), md, &len, EVP_sha256(), nullptr) != 1)
-		throw std::bad_alloc();
-	return std::string(reinterpret_cast<char *>(md), len);
+	return sha256(all);
 }
 
 } // namespace
@@ -136,11 +141,7 @@ std::string fingerprint(const Params &p, const ConnectOptions &opt)
 std::string cache_key(const std::string &url, const ConnectOptions &options)
 {
 	std::string all = url + '\0' + (options.trusted ? "t" : "f");
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	if (EVP_Digest(all.data(), all.size(), md, &len, EVP_sha256(), nullptr) != 1)
-		throw std::bad_alloc();
-	return std::string(reinterpret_cast<char *>(md), len);
+	return sha256(all);
 }
 
 namespace {

@@ -99,6 +99,32 @@ like($backend, qr/^\d+$/, 'one target connection is kept between runs');
 $source->safe_psql('app', "UPDATE users SET name = 'Same connection' WHERE id = 2");
 arrives_within('fam1', "SELECT name FROM public.users WHERE id = 2", 'Same connection', 10);
 is(sunsync_backend(), $backend, 'the next run used it again');
+
+# what code on the target leaves in the session (here a trigger that sets
+# work_mem for the session) is reset before the kept connection's next run
+$target->safe_psql('fam1', q{
+	CREATE SCHEMA audit;
+	CREATE TABLE audit.seen (n serial, work_mem text);
+	GRANT USAGE ON SCHEMA audit TO fam;
+	GRANT INSERT ON audit.seen TO fam;
+	GRANT USAGE ON SEQUENCE audit.seen_n_seq TO fam;
+	CREATE FUNCTION audit.leave_setting() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		INSERT INTO audit.seen (work_mem) VALUES (current_setting('work_mem'));
+		PERFORM set_config('work_mem', '7MB', false);
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER leave_setting BEFORE UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION audit.leave_setting();
+});
+for my $i (1 .. 2)
+{
+	$source->safe_psql('app', "UPDATE users SET name = 'Setting left $i' WHERE id = 2");
+	arrives_within('fam1', "SELECT name FROM public.users WHERE id = 2", "Setting left $i", 10);
+}
+is($target->safe_psql('fam1', "SELECT string_agg(work_mem, ',' ORDER BY n) FROM audit.seen"),
+	'4MB,4MB', "a setting left by target code does not reach the next run on the same connection");
+is(sunsync_backend(), $backend, '(which was the same connection)');
+$target->safe_psql('fam1', "DROP TRIGGER leave_setting ON public.users");
 $target->safe_psql('postgres', "ALTER ROLE fam PASSWORD 'Tgt-S3cret-2'");
 $source->safe_psql('app', "SELECT sunsync_update_config($f1, target_url => '"
 	  . target_url($target, 'fam', 'Tgt-S3cret-2', 'fam1') . "')");
