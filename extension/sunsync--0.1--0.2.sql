@@ -102,6 +102,15 @@ CREATE OR REPLACE VIEW sunsync_configs AS
       LEFT JOIN LATERAL sunsync.pending(c.id) p ON true
      ORDER BY c.id;
 
+-- sunsync_verify is new: granted explicitly, as every API function.
+CREATE FUNCTION sunsync_verify(config_id bigint)
+RETURNS TABLE(table_name text, source_rows bigint, target_rows bigint, missing bigint, extra bigint,
+              differing bigint, ok boolean, pending bigint)
+LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_verify';
+COMMENT ON FUNCTION sunsync_verify(bigint) IS
+    'Compare the target''s copy with the owner''s rows of every replicated table, by key and row digest; changes nothing';
+REVOKE ALL ON FUNCTION sunsync_verify(bigint) FROM PUBLIC;
+
 -- sunsync_push gains full => ...: a new signature, with the old one's grants.
 CREATE FUNCTION sunsync_push(config_id bigint, wait boolean DEFAULT false, full boolean DEFAULT false)
 RETURNS text LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_push';

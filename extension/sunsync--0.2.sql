@@ -269,6 +269,14 @@ RETURNS text LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_push';
 COMMENT ON FUNCTION sunsync_push(bigint, boolean, boolean) IS
     'Sync a configuration now; with wait, return COMPLETED or raise the run''s error; with full, copy everything';
 
+CREATE FUNCTION sunsync_verify(config_id bigint)
+RETURNS TABLE(table_name text, source_rows bigint, target_rows bigint, missing bigint, extra bigint,
+              differing bigint, ok boolean, pending bigint)
+LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_verify';
+COMMENT ON FUNCTION sunsync_verify(bigint) IS
+    'Compare the target''s copy with the owner''s rows of every replicated table, by key and row digest; changes nothing';
+REVOKE ALL ON FUNCTION sunsync_verify(bigint) FROM PUBLIC;
+
 CREATE VIEW sunsync_history AS
     SELECT run_id, config_id, kind, started_at, finished_at, status,
            rows_upserted, rows_deleted, error

@@ -116,10 +116,13 @@ RESET ROLE;
 SELECT sunsync_push(NULL);
 SELECT sunsync_push(12345);
 SELECT sunsync_push(12345, wait => true);
+SELECT * FROM sunsync_verify(NULL);
+SELECT * FROM sunsync_verify(12345);
 SELECT * FROM sunsync_history;
 SELECT * FROM sunsync_progress;
 SET ROLE config_app;
 SELECT sunsync_push(1);
+SELECT * FROM sunsync_verify(1);
 SELECT * FROM sunsync_history;
 RESET ROLE;
 

@@ -104,27 +104,6 @@ std::string key_tuple(const std::string &alias, const TableSpec &t)
 	return "(" + out + ")";
 }
 
-// FROM/WHERE joining the target's copy of d (alias x0) up to its ancestor
-// reached after hop `last` (alias x<last+1>).
-std::string target_chain(const Scope &scope, const TableSpec &d, size_t last)
-{
-	std::string from, where;
-	for (size_t k = 0; k <= last; k++) {
-		const PathHop &h = d.hops[k];
-		std::string child = "x" + std::to_string(k), parent = "x" + std::to_string(k + 1);
-		from += (from.empty() ? "" : ", ") + target_table(*find_table(scope, h.parent)) + " " + parent;
-		for (const auto &[c, p] : h.columns) {
-			std::string l = parent + "." + quote_ident(p), r = child + "." + quote_ident(c);
-			if (h.text_compare) {
-				l += "::pg_catalog.text";
-				r += "::pg_catalog.text";
-			}
-			where += (where.empty() ? "" : " AND ") + l + " = " + r;
-		}
-	}
-	return " FROM " + from + " WHERE " + where;
-}
-
 } // namespace
 
 void apply_changes(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog, const ChangeBatch &batch,

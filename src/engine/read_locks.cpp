@@ -67,4 +67,15 @@ void lock_for_reading(const ReadSet &relations)
 	}
 }
 
+ReadSet queue_relations(pg::Spi &spi)
+{
+	ReadSet out;
+	for (const auto &r : spi.run("SELECT c.oid, c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c "
+								 "WHERE c.relnamespace = 'sunsync'::pg_catalog.regnamespace "
+								 "AND c.relname IN ('queue_0', 'queue_1', 'queue_2', 'queue_floor')")
+							 .rows)
+		out[pg::oid_of(r[0])] = *r[1];
+	return out;
+}
+
 } // namespace sunsync::engine

@@ -17,6 +17,11 @@ namespace sunsync::engine {
 using ReadSet = std::map<Oid, std::string>;
 ReadSet relations_to_read(pg::Spi &spi);
 
+// The change queue's tables: read by every run, so locked with the scope's
+// (a TRUNCATE that empties one either committed before the snapshot, and
+// moved the floor the run then sees, or waits for the run).
+ReadSet queue_relations(pg::Spi &spi);
+
 // Inside the run's transaction, before its snapshot: ACCESS SHARE on each,
 // waiting at most sunsync.lock_timeout; fails cleanly when one was dropped.
 void lock_for_reading(const ReadSet &relations);

@@ -6,11 +6,13 @@
 #include "engine/change_queue.hpp"
 #include "engine/copy_sink.hpp"
 #include "engine/full_copy.hpp"
+#include "engine/full_sync_reason.hpp"
 #include "engine/incremental.hpp"
 #include "engine/read_locks.hpp"
 #include "engine/settle.hpp"
 #include "engine/source_scope.hpp"
 #include "engine/target_record.hpp"
+#include "engine/target_login.hpp"
 #include "engine/target_schema.hpp"
 #include "pg/as_role.hpp"
 #include "pg/canonical_output.hpp"
@@ -127,33 +129,7 @@ std::string start_run(const std::string &id, Config &cfg)
 std::unique_ptr<remote::Connection> connect_target(remote::ConnectionCache &cache, const std::string &id, const Config &cfg,
 												   std::function<void()> check_stop)
 {
-	SealKey key = load_key(sunsync_key_file ? sunsync_key_file : "");
-	std::string url = unseal(key, cfg.sealed, "sunsync config " + id);
-	remote::ConnectOptions options;
-	options.allow_private_targets = sunsync_allow_private_targets;
-	options.trusted = cfg.trusted;
-	options.connect_timeout_ms = sunsync_connect_timeout_ms;
-	options.statement_timeout_ms = sunsync_statement_timeout_ms;
-	options.lock_timeout_ms = sunsync_lock_timeout_ms;
-	options.check_stop = std::move(check_stop);
-	// the worker's text is in the database's encoding (its own client
-	// encoding is SQL_ASCII: no conversion); the target converts it
-	options.client_encoding = GetDatabaseEncodingName();
-	return cache.take(url, options);
-}
-
-// The change queue's tables: read by every run, so locked with the scope's
-// (a TRUNCATE that empties one either committed before the snapshot, and
-// moved the floor the run then sees, or waits for the run).
-ReadSet queue_relations(pg::Spi &spi)
-{
-	ReadSet out;
-	for (const auto &r : spi.run("SELECT c.oid, c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c "
-								 "WHERE c.relnamespace = 'sunsync'::pg_catalog.regnamespace "
-								 "AND c.relname IN ('queue_0', 'queue_1', 'queue_2', 'queue_floor')")
-							 .rows)
-		out[pg::oid_of(r[0])] = *r[1];
-	return out;
+	return cache.take(unseal_target_url(cfg.sealed, id), target_options(cfg.trusted, std::move(check_stop)));
 }
 
 // Runs f(spi) in a read-only repeatable-read transaction whose snapshot is
@@ -209,47 +185,6 @@ struct Attempt {
 	TargetRecord record;
 };
 
-// Why the target cannot be brought up to date from its record, if so.
-// Whether the queue dropped changes this configuration had not shipped.
-// Read as of now, not in the run's snapshot: a TRUNCATE of the queue that
-// committed after the snapshot was taken (and before the run's locks) is
-// not MVCC-safe, and only its mark tells.
-bool lost_changes_now(int64 config_id)
-{
-	pg::Spi latest(pg::Spi::latest);
-	auto r = latest.run("SELECT lost_horizon IS NOT NULL FROM sunsync.configs WHERE id = $1::bigint",
-						{std::to_string(config_id)});
-	return !r.empty() && *r.rows[0][0] == "t";
-}
-
-std::string why_full_sync(pg::Spi &spi, const Config &cfg, int64 config_id, const std::optional<TargetRecord> &record,
-						  int64 scope_version, const std::string &snapshot)
-{
-	if (!record)
-		return "the target has no record of this configuration";
-	if (!pg::on_current_history(record->source_position))
-		return "the target's record was made on another history of this database (before a point-in-time "
-			   "restore or a failover)";
-	if (record->scope_version != scope_version)
-		return "the scope changed";
-	if (cfg.lost_changes || lost_changes_now(config_id))
-		return "changes it had not received were pruned (sunsync.queue_retention)";
-	// a record this database does not know (a target restored from a
-	// backup): only the floor says whether the queue still has its changes
-	bool known = cfg.settled && *cfg.settled == record->settled;
-	auto r = spi.run("SELECT f.floor OPERATOR(pg_catalog.>) pg_catalog.pg_snapshot_xmin($1::pg_catalog.pg_snapshot), "
-					 "pg_catalog.pg_snapshot_xmax($2::pg_catalog.pg_snapshot) OPERATOR(pg_catalog.>) "
-					 "pg_catalog.pg_snapshot_xmax($3::pg_catalog.pg_snapshot) FROM sunsync.queue_floor f",
-					 {record->settled, record->applied, snapshot});
-	if (!known && !r.empty() && *r.rows[0][0] == "t")
-		return "changes it had not received may have been pruned (its record is not the one this database last saw)";
-	if (!r.empty() && *r.rows[0][1] == "t")
-		return "the target's record is ahead of this database";
-	if (auto table = scope::table_without_capture(spi))
-		return "the capture triggers of table " + *table + " do not see all its writes (missing, disabled, not ENABLE ALWAYS, or a subscription writes to it)";
-	return {};
-}
-
 Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *slot, const Config &cfg,
 						int64 config_id, const std::function<void()> &check_stop, bool settled,
 						const std::string &settle_snapshot, bool force_full)
@@ -272,7 +207,8 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 	add_missing_enum_labels(conn, scope, catalog);
 	conn.exec("BEGIN ISOLATION LEVEL READ COMMITTED");
 	std::optional<TargetRecord> record = read_record(conn, scope, catalog, cfg.source_id, config_id);
-	a.why_full = force_full ? "a full sync was asked for" : why_full_sync(spi, cfg, config_id, record, version, a.snapshot);
+	a.why_full = force_full ? "a full sync was asked for"
+						  : why_full_sync(spi, cfg.settled, cfg.lost_changes, config_id, record, version, a.snapshot);
 	if (a.why_full.empty() && !cfg.owner_hash)
 		a.why_full = "the owner has no hash";
 	ChangeBatch batch;

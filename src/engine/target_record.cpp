@@ -34,14 +34,14 @@ std::string record_table(const Scope &scope)
 }
 
 std::optional<TargetRecord> read_record(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog,
-										const std::string &source_id, int64 config_id)
+										const std::string &source_id, int64 config_id, bool lock)
 {
 	if (!catalog.record_exists)
 		return std::nullopt;
 	std::string table = record_table(scope);
 	auto row = conn.query("SELECT applied_snapshot, settled_snapshot, scope_version, source_position FROM " + table +
 						  " WHERE source_id = " + quote_literal(source_id) + "::pg_catalog.uuid AND config_id = " +
-						  std::to_string(config_id) + " FOR UPDATE");
+						  std::to_string(config_id) + (lock ? " FOR UPDATE" : ""));
 	if (row.empty() || !row[0][0] || !row[0][1] || !row[0][2])
 		return std::nullopt;
 	TargetRecord r;

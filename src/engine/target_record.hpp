@@ -24,10 +24,11 @@ struct TargetRecord {
 // The qualified name of the record table for this scope and configuration.
 std::string record_table(const Scope &scope);
 
-// Inside the target transaction: this configuration's record, locked; none
-// when the table or the row is missing.
+// Inside the target transaction: this configuration's record, locked unless
+// `lock` is false (a read-only reader); none when the table or the row is
+// missing.
 std::optional<TargetRecord> read_record(remote::Connection &conn, const Scope &scope, const TargetCatalog &catalog,
-										const std::string &source_id, int64 config_id);
+										const std::string &source_id, int64 config_id, bool lock = true);
 
 // Inside the target transaction, queued: creates the table when missing
 // and stores the record.

@@ -368,4 +368,24 @@ void add_foreign_keys(remote::Connection &conn, const Scope &scope)
 					  quote_literal(managed_key_comment));
 }
 
+std::string target_chain(const Scope &scope, const TableSpec &d, size_t last)
+{
+	std::string from, where;
+	for (size_t k = 0; k <= last; k++) {
+		const PathHop &h = d.hops[k];
+		std::string child = "x" + std::to_string(k), parent = "x" + std::to_string(k + 1);
+		from += (from.empty() ? "" : ", ") + target_table(*find_table(scope, h.parent)) + " " + parent;
+		for (const auto &[c, p] : h.columns) {
+			std::string l = parent + "." + quote_ident(p), r = child + "." + quote_ident(c);
+			if (h.text_compare) {
+				l += "::pg_catalog.text";
+				r += "::pg_catalog.text";
+			}
+			where += (where.empty() ? "" : " AND ") + l + " = " + r;
+		}
+	}
+	return " FROM " + from + " WHERE " + where;
+}
+
+
 } // namespace sunsync::engine

@@ -77,4 +77,8 @@ void drop_stale_foreign_keys(remote::Connection &conn, const Scope &scope, const
 
 std::string target_table(const TableSpec &t);
 
+// FROM/WHERE joining the target's copy of d (alias x0) up to its ancestor
+// reached after hop `last` (alias x<last+1>).
+std::string target_chain(const Scope &scope, const TableSpec &d, size_t last);
+
 } // namespace sunsync::engine

@@ -38,7 +38,8 @@ const Value &Result::scalar() const
 	return rows[0][0];
 }
 
-Spi::Spi(Snapshot snapshot) : uncaught_at_start_(std::uncaught_exceptions()), latest_(snapshot == latest)
+Spi::Spi(Snapshot snapshot)
+	: uncaught_at_start_(std::uncaught_exceptions()), latest_(snapshot == latest), read_only_(snapshot != transaction)
 {
 	bool latest = latest_;
 	guard([latest] {
@@ -192,8 +193,8 @@ Result Spi::execute(const char *sql, const std::vector<Param> &params, bool keep
 		nulls[nargs] = '\0';
 		// read-only statements run in the active snapshot, which is the
 		// latest one when asked
-		int rc = plan ? SPI_execute_plan(plan, values, nulls, latest_, 0)
-					  : SPI_execute_with_args(sql, nargs, types, values, nulls, latest_, 0);
+		int rc = plan ? SPI_execute_plan(plan, values, nulls, read_only_, 0)
+					  : SPI_execute_with_args(sql, nargs, types, values, nulls, read_only_, 0);
 		if (rc < 0)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		result.processed = SPI_processed;

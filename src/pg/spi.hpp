@@ -56,8 +56,10 @@ class Spi {
 public:
 	// latest: read with the latest snapshot (read-only statements), not the
 	// caller's transaction snapshot: what a REPEATABLE READ writer's old
-	// snapshot would hide (a scope changed since) must be seen.
-	enum Snapshot { transaction, latest };
+	// snapshot would hide (a scope changed since) must be seen.  active:
+	// read-only statements in the snapshot the caller pushed (one snapshot
+	// for many statements, whatever the transaction's isolation).
+	enum Snapshot { transaction, latest, active };
 	explicit Spi(Snapshot snapshot = transaction);
 	~Spi();
 	Spi(const Spi &) = delete;
@@ -75,6 +77,7 @@ private:
 	Result execute(const char *sql, const std::vector<Param> &params, bool keep);
 	int uncaught_at_start_;
 	bool latest_ = false;
+	bool read_only_ = false;
 };
 
 // Runs internal catalog statements as the owner of schema sunsync, with a

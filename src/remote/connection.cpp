@@ -22,6 +22,11 @@ namespace sunsync::remote {
 
 namespace {
 
+// A deadline of wait_for that passed (not a cancel, whose SQLSTATE is the same).
+struct DeadlinePassed : Error {
+	using Error::Error;
+};
+
 using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
 // What a target says is the target's to choose: no control character of it
@@ -226,13 +231,12 @@ Connection::Connection(const std::string &url, ConnectOptions options)
 		try {
 			wait_for(st == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE,
 					 "connecting");
-		} catch (const Error &e) {
-			if (e.sqlstate() == "57014")
-				throw Error("08001",
-							"could not connect to target " + where_ + ": timed out after " +
-								std::to_string(options_.connect_timeout_ms) + " ms",
-							{}, "Check that the target is reachable; see sunsync.connect_timeout.");
-			throw;
+		} catch (const DeadlinePassed &) {
+			// (a cancel or SIGTERM is not a timeout: it goes up as it is)
+			throw Error("08001",
+						"could not connect to target " + where_ + ": timed out after " +
+							std::to_string(options_.connect_timeout_ms) + " ms",
+						{}, "Check that the target is reachable; see sunsync.connect_timeout.");
 		}
 	}
 	// As dblink does: a login that a non-superuser configured must have
@@ -303,7 +307,7 @@ void Connection::wait_for(int events, const char *doing)
 							 : TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 	});
 	if (deadline != 0 && ms <= 0)
-		throw Error("57014", std::string("target ") + where_ + " did not answer in time while " + doing);
+		throw DeadlinePassed("57014", std::string("target ") + where_ + " did not answer in time while " + doing);
 	pg::guard([&] {
 		int rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | events,
 								   sock, std::min(ms, 1000L), PG_WAIT_EXTENSION);
@@ -391,6 +395,11 @@ void Connection::copy(const std::string &sql, std::function<void()> feed, uint64
 	queued_.push_back({sql, rows, std::move(feed), false});
 }
 
+void Connection::copy_out(const std::string &sql, std::function<void(const char *, size_t)> take)
+{
+	queued_.push_back({sql, nullptr, {}, false, std::move(take)});
+}
+
 void Connection::sync() { send_queued(nullptr); }
 
 Connection::Rows Connection::query(const std::string &sql)
@@ -403,14 +412,27 @@ Connection::Rows Connection::query(const std::string &sql)
 
 void Connection::send_queued(Rows *rows)
 {
+	if (in_flight_ && !sent_.empty()) {
+		// answers of a message send() left: their wait starts now (the
+		// caller worked meanwhile)
+		deadline_ = statement_deadline();
+		read_answers(rows);
+	}
+	send();
+	if (in_flight_)
+		read_answers(rows);
+}
+
+void Connection::send()
+{
 	if (queued_.empty())
 		return;
 	if (in_flight_)
 		throw Error(sqlstate::internal_error, "the connection to target " + where_ + " is in an unknown state");
-	std::vector<Statement> sent;
-	sent.swap(queued_);
+	sent_.clear();
+	sent_.swap(queued_);
 	std::string message;
-	for (const auto &s : sent)
+	for (const auto &s : sent_)
 		message += s.sql + ";\n";
 	deadline_ = statement_deadline();
 	if (first_after_reuse_) {
@@ -425,6 +447,12 @@ void Connection::send_queued(Rows *rows)
 		throw Error("08006", "could not send a statement to target " + where_,
 					first_line(PQerrorMessage(conn_.get())));
 	flush("sending a statement");
+}
+
+void Connection::read_answers(Rows *rows)
+{
+	std::vector<Statement> sent;
+	sent.swap(sent_);
 	size_t next = 0;
 	while (PGresult *res = next_result("waiting for a statement")) {
 		ResultPtr owned(res, PQclear);
@@ -444,6 +472,13 @@ void Connection::send_queued(Rows *rows)
 			deadline_ = statement_deadline();
 			s.feed();
 			end_copy();
+			continue; // the COPY's own answer follows
+		}
+		if (st == PGRES_COPY_OUT) {
+			if (!s.take)
+				throw Error(sqlstate::internal_error, "target " + where_ + " sent COPY data", {}, {},
+							"target statement: " + s.sql.substr(0, 200));
+			read_copy(s);
 			continue; // the COPY's own answer follows
 		}
 		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
@@ -488,6 +523,31 @@ void Connection::copy_send(const char *data, size_t len)
 	// In non-blocking mode libpq grows its buffer rather than refuse data:
 	// nothing more is queued until the target has taken what we gave it.
 	flush("sending COPY data");
+}
+
+void Connection::read_copy(const Statement &s)
+{
+	// The target's statement_timeout ends a COPY that runs too long; this
+	// deadline, renewed while rows come, ends one whose target went silent.
+	for (;;) {
+		char *buf = nullptr;
+		int n = PQgetCopyData(conn_.get(), &buf, 1);
+		if (n > 0) {
+			std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, PQfreemem);
+			s.take(buf, static_cast<size_t>(n));
+			continue;
+		}
+		if (n == -1)
+			return; // done: PQgetResult has the COPY's answer
+		if (n == -2)
+			throw Error("08006", "lost the connection to target " + where_ + " during COPY",
+						first_line(PQerrorMessage(conn_.get())));
+		deadline_ = statement_deadline();
+		wait_for(WL_SOCKET_READABLE, "reading COPY data");
+		if (PQconsumeInput(conn_.get()) == 0)
+			throw Error("08006", "lost the connection to target " + where_ + " during COPY",
+						first_line(PQerrorMessage(conn_.get())));
+	}
 }
 
 void Connection::end_copy()

@@ -71,8 +71,16 @@ public:
 	// COPY ... FROM STDIN, queued: when the target starts it, feed() sends
 	// its data with copy_send(); rows, if given, gets the rows copied.
 	void copy(const std::string &sql, std::function<void()> feed, uint64 *rows = nullptr);
+	// COPY ... TO STDOUT, queued: each row's data (one line of COPY text
+	// format, with its newline) is handed to take() as it arrives, so that
+	// a large result is never held whole.
+	void copy_out(const std::string &sql, std::function<void(const char *, size_t)> take);
 	// Sends what is queued and waits for all of it.
 	void sync();
+	// Sends what is queued and returns at once: the target works on it
+	// while the caller does something else; the next sync() or query()
+	// reads its answers (a COPY TO's rows go to take() then).
+	void send();
 	// Sends what is queued and this statement; returns this one's rows, as text.
 	Rows query(const std::string &sql);
 	// Inside a feed: data for the COPY the target is reading.
@@ -97,15 +105,19 @@ private:
 	[[noreturn]] void fail_result(PGresult *res, const std::string &sql);
 	void end_copy();
 	void send_queued(Rows *rows);
+	void read_answers(Rows *rows);
 
 	struct Statement {
 		std::string sql;
 		uint64 *affected = nullptr;
 		std::function<void()> feed; // a COPY FROM STDIN's data
 		bool want_rows = false;
+		std::function<void(const char *, size_t)> take; // a COPY TO STDOUT's rows
 	};
+	void read_copy(const Statement &s);
 	void queue_session_settings();
 	std::vector<Statement> queued_;
+	std::vector<Statement> sent_; // sent, answers not read yet
 	bool in_flight_ = false;
 	std::set<std::string> prepared_;
 

@@ -2,7 +2,7 @@
 -- what PUBLIC may (not) touch.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS sunsync;
-SELECT plan(42);
+SELECT plan(45);
 
 SELECT has_schema('sunsync', 'internal schema sunsync exists');
 SELECT has_function('public', 'sunsync_set_root', ARRAY['regclass', 'text']);
@@ -18,6 +18,10 @@ SELECT function_returns('public', 'sunsync_push', ARRAY['bigint', 'boolean', 'bo
 SELECT is(pg_get_function_arguments('sunsync_push(bigint, boolean, boolean)'::regprocedure),
           'config_id bigint, wait boolean DEFAULT false, "full" boolean DEFAULT false',
           'sunsync_push takes config_id, wait and full, as DESIGN.md names them (full is a keyword, quoted when shown)');
+SELECT has_function('public', 'sunsync_verify', ARRAY['bigint']);
+SELECT is(pg_get_function_result('sunsync_verify(bigint)'::regprocedure),
+          'TABLE(table_name text, source_rows bigint, target_rows bigint, missing bigint, extra bigint, differing bigint, ok boolean, pending bigint)',
+          'sunsync_verify returns the columns of DESIGN.md, then pending');
 
 SELECT columns_are('public', 'sunsync_tables', ARRAY['table_name', 'path', 'position'],
                    'sunsync_tables has the columns of DESIGN.md');
@@ -50,6 +54,7 @@ SELECT function_privs_are('public', 'sunsync_create_config', ARRAY['text', 'text
 SELECT function_privs_are('public', 'sunsync_update_config', ARRAY['bigint', 'text', 'boolean'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_delete_config', ARRAY['bigint'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('public', 'sunsync_push', ARRAY['bigint', 'boolean', 'boolean'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('public', 'sunsync_verify', ARRAY['bigint'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('sunsync', 'capture', ARRAY[]::text[], 'public', ARRAY[]::text[]);
 SELECT table_privs_are('sunsync', 'queue_0', 'public', ARRAY[]::text[]);
 SELECT table_privs_are('sunsync', 'queue_tables', 'public', ARRAY[]::text[]);

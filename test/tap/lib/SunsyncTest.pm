@@ -11,7 +11,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(new_source new_target target_login load_sunschool rows_digest
-  compare_tables target_url poll_status repo_file app_role sunschool_tables push_ok last_run);
+  compare_tables target_url poll_status repo_file app_role sunschool_tables push_ok last_run
+  hanging_target);
 
 my $root = $ENV{SUNSYNC_ROOT} or die "SUNSYNC_ROOT is not set";
 
@@ -72,6 +73,25 @@ sub target_login
 	my ($target, $role, $password, @databases) = @_;
 	$target->safe_psql('postgres', "CREATE ROLE $role LOGIN PASSWORD '$password'");
 	$target->safe_psql('postgres', "CREATE DATABASE $_ OWNER $role") for @databases;
+}
+
+# A target that hangs: a process on 127.0.0.1 that accepts connections
+# and never answers.  Returns its port and pid (kill 'TERM' and waitpid it).
+sub hanging_target
+{
+	require IO::Socket::INET;
+	my $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 64, ReuseAddr => 1)
+	  or die "listen: $!";
+	my $port = $listener->sockport;
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0)
+	{
+		my @held;
+		while (my $c = $listener->accept) { push @held, $c; }
+		exit 0;
+	}
+	close $listener;
+	return ($port, $pid);
 }
 
 sub target_url

@@ -22,7 +22,7 @@ target_login($target, 'cust', 'Tgt-S3cret', 'c1', 'c2', 'c3');
 app_role($source, 'app', 'shop');
 $source->safe_psql('app', q{
 	GRANT EXECUTE ON FUNCTION sunsync_create_config(anyelement, text, boolean, text),
-	                          sunsync_push(bigint, boolean, boolean) TO shop;
+	                          sunsync_push(bigint, boolean, boolean), sunsync_verify(bigint) TO shop;
 	GRANT SELECT ON sunsync_configs, sunsync_history TO shop;
 });
 
@@ -102,7 +102,7 @@ my $bench = IPC::Run::start(
 	[ 'pgbench', '-n', '-c', '3', '-j', '1', '-T', '15', '-h', $source->host, '-p', $source->port, '-U', 'shop',
 	  '-f', "$dir/sale.sql\@5", '-f', "$dir/change.sql\@2", 'app' ],
 	'>', \$out, '2>', \$err);
-my $failed = 0;
+my ($failed, $verifies, $false_alarms, $pending_seen) = (0, 0, 0, 0);
 my $t0 = time;
 while (time - $t0 < 14)
 {
@@ -111,10 +111,21 @@ while (time - $t0 < 14)
 		my ($rc, $o, $e) = $source->psql('app', "SET ROLE shop; SELECT sunsync_push($config{$c}, wait => true)");
 		$failed++, diag $e if $o ne 'COMPLETED';
 	}
+	# while writers commit and runs ship (customer 3's push goes on in
+	# the background): changes not shipped yet are pending, never differences
+	$source->psql('app', "SET ROLE shop; SELECT sunsync_push($config{3})");
+	my ($rc, $o, $e) = $source->psql('app', "SET ROLE shop; SELECT sum(missing + extra + differing) || ' ' ||
+		sum(pending) FROM sunsync_verify($config{3})");
+	$verifies++;
+	my ($bad, $pending) = split / /, $o // '';
+	$false_alarms++, diag "verify: $o $e" if !defined $pending || $bad != 0;
+	$pending_seen += $pending // 0;
 }
 $bench->finish;
 like($out, qr/number of transactions actually processed: [1-9]/, 'the writers ran') or diag $err;
 is($failed, 0, 'every push during the writes completed');
+is($false_alarms, 0, "$verifies verifies during the writes and runs: no row missing, extra or differing");
+note "pending rows seen by those verifies: $pending_seen";
 
 for my $c (1, 2, 3)
 {
@@ -125,6 +136,8 @@ for my $c (1, 2, 3)
 		invoice_line => ["SELECT l.* FROM invoice_line l JOIN invoice i USING (invoice_id) WHERE i.customer_id = $c",
 			'SELECT * FROM public.invoice_line'],
 	}, "customer $c");
+	is($source->safe_psql('app', "SET ROLE shop; SELECT bool_and(ok AND pending = 0) FROM sunsync_verify($config{$c})"),
+		't', "customer $c: verify agrees, every table ok, nothing pending");
 }
 is($target->safe_psql('c1', q{SELECT count(*) FROM information_schema.tables WHERE table_name IN ('track', 'employee')}),
 	'0', 'the shared catalog and the employees stay on the source');

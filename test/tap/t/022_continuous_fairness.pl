@@ -12,7 +12,6 @@ use lib "$ENV{SUNSYNC_ROOT}/test/tap/lib";
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SunsyncTest;
-use IO::Socket::INET;
 use Time::HiRes qw(time usleep);
 use Test::More;
 
@@ -22,17 +21,7 @@ my $target = new_target('fair_target');
 target_login($target, 'tenant', 'Tgt-S3cret', 'tenants');
 
 # a target that hangs: accepts, never answers
-my $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 64, ReuseAddr => 1)
-  or die "listen: $!";
-my $hang_port = $listener->sockport;
-my $hanger = fork // die "fork: $!";
-if ($hanger == 0)
-{
-	my @held;
-	while (my $c = $listener->accept) { push @held, $c; }
-	exit 0;
-}
-close $listener;
+my ($hang_port, $hanger) = hanging_target();
 
 $source->safe_psql('app', qq{
 	CREATE TABLE fam (id int PRIMARY KEY, name text);
