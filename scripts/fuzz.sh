@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-100000}
 shift $(($# > 0 ? 1 : 0))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(url address mask_text)
+[ ${#targets[@]} -gt 0 ] || targets=(url address mask_text via)
 dir=build-fuzz
 if ! { cmake -S . -B "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSUNSYNC_FUZZ=ON &&
 	cmake --build "$dir" -j2 --target "${targets[@]/%/_fuzz}"; } >"$dir.log" 2>&1; then

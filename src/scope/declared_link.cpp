@@ -1,6 +1,7 @@
 #include "scope/declared_link.hpp"
 
 #include "pg/relation_names.hpp"
+#include "scope/via_syntax.hpp"
 
 extern "C" {
 #include "catalog/namespace.h"
@@ -13,20 +14,6 @@ extern "C" {
 namespace sunsync::scope {
 
 namespace {
-
-const char *via_hint = "Write a foreign-key constraint name of the table, or a link as "
-					   "'column -> table(column)'.";
-
-[[noreturn]] void bad_via(const std::string &via, const std::string &detail)
-{
-	pg::raise(sqlstate::invalid_parameter_value, "invalid via \"" + via + "\"", detail, via_hint);
-}
-
-std::string trim(const std::string &s)
-{
-	size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
-	return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
 
 // "a, \"B\"" -> {a, B}, with PostgreSQL's identifier rules.
 std::vector<std::string> identifier_list(const std::string &text, const std::string &via)
@@ -84,8 +71,6 @@ std::string canonical_via(const Link &link)
 		   list(link.parent_columns) + ")";
 }
 
-bool is_declared_link(const std::string &via) { return via.find("->") != std::string::npos; }
-
 Link resolve_via(pg::Spi &spi, const TableInfo &t, const std::string &via,
 				 const std::map<std::string, std::vector<Link>> &fks)
 {
@@ -104,21 +89,14 @@ Link resolve_via(pg::Spi &spi, const TableInfo &t, const std::string &via,
 				  "Or declare a link as 'column -> table(column)'.");
 	}
 
-	size_t arrow = via.find("->");
-	std::string left = trim(via.substr(0, arrow)), right = trim(via.substr(arrow + 2));
-	if (left.size() >= 2 && left.front() == '(' && left.back() == ')')
-		left = left.substr(1, left.size() - 2);
-	size_t open = right.rfind('(');
-	if (open == std::string::npos || right.back() != ')' || open == 0)
-		bad_via(via, "The referenced table must be followed by its columns in parentheses.");
-	std::string table_text = trim(right.substr(0, open));
-	std::string parent_cols_text = right.substr(open + 1, right.size() - open - 2);
+	ViaParts parts = split_via(via);
+	std::string table_text = parts.table;
 
 	Link link;
 	link.declared = true;
 	link.child = t.name;
-	link.child_columns = identifier_list(left, via);
-	link.parent_columns = identifier_list(parent_cols_text, via);
+	link.child_columns = identifier_list(parts.child_columns, via);
+	link.parent_columns = identifier_list(parts.parent_columns, via);
 	if (link.child_columns.size() != link.parent_columns.size())
 		bad_via(via, "It links " + std::to_string(link.child_columns.size()) + " column(s) to " +
 						 std::to_string(link.parent_columns.size()) + ".");

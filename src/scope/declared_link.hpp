@@ -5,14 +5,13 @@
 #include "pg/spi.hpp"
 #include "scope/path.hpp"
 #include "scope/scope_catalog.hpp"
+#include "scope/via_syntax.hpp"
 
 #include <map>
 #include <string>
 #include <vector>
 
 namespace sunsync::scope {
-
-bool is_declared_link(const std::string &via);
 
 // The first hop that via names for table t.  fks are the foreign keys of
 // the database by child table.
