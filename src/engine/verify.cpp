@@ -14,11 +14,12 @@
 #include "pg/canonical_output.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
+#include "pg/subtransaction.hpp"
 #include "remote/connection.hpp"
 #include "settings.hpp"
 
 extern "C" {
-#include "catalog/pg_type_d.h"
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -50,7 +51,8 @@ VerifyConfig read_config(pg::Spi &spi, const std::string &id)
 {
 	auto row = spi.run("SELECT owner, target_url_sealed, coalesce(target_schema, ''), created_by_superuser, "
 					   "owner_hash, (SELECT id FROM sunsync.source)::text, settled_snapshot::text, "
-					   "lost_horizon IS NOT NULL FROM sunsync.configs WHERE id = $1::bigint",
+					   "lost_horizon IS NOT NULL, source_id IS NOT DISTINCT FROM (SELECT id FROM sunsync.source) "
+					   "FROM sunsync.configs WHERE id = $1::bigint",
 					   {id});
 	if (row.empty())
 		throw Error(sqlstate::undefined_object, "configuration " + id + " does not exist", {},
@@ -66,6 +68,12 @@ VerifyConfig read_config(pg::Spi &spi, const std::string &id)
 	cfg.source_id = *r[5];
 	cfg.settled = r[6];
 	cfg.lost_changes = *r[7] == "t";
+	if (*r[8] != "t")
+		throw Error(sqlstate::object_not_in_prerequisite_state,
+					"configuration " + id + " was made in another database: this one was restored from a dump of it",
+					"Its target is the copy of the database it was copied from.",
+					"To use it from this database, confirm the target: sunsync_update_config(" + id +
+						", target_url => '...').");
 	return cfg;
 }
 
@@ -94,23 +102,21 @@ std::string digest_sql(const std::vector<std::string> &exprs, bool key)
 
 // The same hash of this text and the same encoding on both servers: the
 // fast digests are alike there.
+const char *const has_fast_hash_sql =
+	"SELECT pg_catalog.to_regprocedure('pg_catalog.hashtextextended(text,bigint)') IS NOT NULL";
 const char *const probe_sql = "SELECT pg_catalog.hashtextextended('sunsync probe 1.5 -0', 0)::pg_catalog.text, "
 							  "pg_catalog.current_setting('server_encoding')";
 
-// money prints by lc_monetary, which the two servers need not share
-std::string value_sql(const std::string &alias, const std::string &column, bool money)
+std::string value_sql(const std::string &alias, const std::string &column)
 {
-	std::string e = alias + "." + quote_ident(column);
-	return money ? e + "::pg_catalog.numeric" : e;
+	return alias + "." + quote_ident(column);
 }
 
 std::vector<std::string> key_exprs(const std::string &alias, const TableSpec &t)
 {
 	std::vector<std::string> out;
-	for (const auto &k : t.primary_key) {
-		const ColumnSpec *c = t.column(k);
-		out.push_back(value_sql(alias, k, c && c->type == CASHOID));
-	}
+	for (const auto &k : t.primary_key)
+		out.push_back(value_sql(alias, k));
 	return out;
 }
 
@@ -148,7 +154,7 @@ std::set<Digest> key_digests(const TableSpec &t, const std::unordered_set<std::s
 	std::vector<KeyColumn> cols = key_columns(t);
 	std::vector<std::string> exprs;
 	for (size_t i = 0; i < cols.size(); i++)
-		exprs.push_back(value_sql("k", "k" + std::to_string(i + 1), cols[i].type == CASHOID));
+		exprs.push_back(value_sql("k", "k" + std::to_string(i + 1)));
 	ParamListInfo params = key_params(cols, {keys.begin(), keys.end()});
 	return digests_of("SELECT " + digest_sql(exprs, true) + " FROM (" + keys_select(cols) + ") k", params);
 }
@@ -160,10 +166,8 @@ std::set<Digest> present_digests(const TableSpec &t, const std::unordered_set<st
 		return {};
 	std::vector<KeyColumn> cols = key_columns(t);
 	std::vector<std::string> exprs;
-	for (const auto &k : t.primary_key) {
-		const ColumnSpec *c = t.column(k);
-		exprs.push_back(value_sql("s", k, c && c->type == CASHOID));
-	}
+	for (const auto &k : t.primary_key)
+		exprs.push_back(value_sql("s", k));
 	ParamListInfo params = key_params(cols, {keys.begin(), keys.end()});
 	return digests_of("SELECT " + digest_sql(exprs, true) + " FROM (" + select_by_keys_sql(t, key_condition("t0", cols)) +
 						  ") s",
@@ -212,6 +216,7 @@ struct AncestorCheck {
 struct TablePlan {
 	std::string source_sql, target_sql; // target_sql empty: no such table there
 	std::vector<AncestorCheck> source_checks, target_checks;
+	std::string lacking; // what the target lacks of the table, which only a full sync adds
 };
 
 TablePlan plan_table(const Scope &scope, const TargetCatalog &catalog, size_t index, const Pending &pending)
@@ -220,6 +225,14 @@ TablePlan plan_table(const Scope &scope, const TargetCatalog &catalog, size_t in
 	TablePlan plan;
 	auto found = catalog.tables.find({t.target_schema, t.target_name});
 	const TargetCatalog::Table *there = found == catalog.tables.end() ? nullptr : &found->second;
+	if (!there)
+		plan.lacking = "table " + t.display + " is not on the target";
+	for (const auto &k : t.primary_key)
+		if (there && !there->columns.count(k)) {
+			// rows without their key cannot be matched: all count as missing
+			plan.lacking = "table " + t.display + " lacks its key column " + quote_ident(k) + " on the target";
+			there = nullptr;
+		}
 	std::vector<std::string> source_values, target_values;
 	for (const auto &c : t.columns) {
 		const TargetCatalog::Column *tc = nullptr;
@@ -229,8 +242,10 @@ TablePlan plan_table(const Scope &scope, const TargetCatalog &catalog, size_t in
 		// a column the target generates is not sent (ensure_tables)
 		if (tc && tc->generated)
 			continue;
-		source_values.push_back(value_sql("t0", c.name, c.type == CASHOID));
-		target_values.push_back(tc ? value_sql("x0", c.name, tc->type == "money") : "NULL");
+		if (there && !tc && plan.lacking.empty())
+			plan.lacking = "table " + t.display + " lacks column " + quote_ident(c.name) + " on the target";
+		source_values.push_back(value_sql("t0", c.name));
+		target_values.push_back(tc ? value_sql("x0", c.name) : "NULL");
 	}
 	std::string source_cols = digest_sql(key_exprs("t0", t), true) + ", " + digest_sql(source_values, false);
 	std::string target_cols = digest_sql(key_exprs("x0", t), true) + ", " + digest_sql(target_values, false);
@@ -422,12 +437,24 @@ void notice(const std::string &message, const std::string &hint)
 std::vector<TableVerdict> verify_config(int64 config_id)
 {
 	std::string id = std::to_string(config_id);
+	// One snapshot of the source taken after the target's is a read that a
+	// SERIALIZABLE transaction could not vouch for
+	if (IsolationIsSerializable())
+		throw Error("25001", "sunsync_verify cannot run in a SERIALIZABLE transaction", {},
+					"Call it in a READ COMMITTED or REPEATABLE READ transaction.");
+	// Everything in a read-only subtransaction, always rolled back: nothing
+	// the reader's code might try is written, and the locks, settings,
+	// snapshot, SPI and portals of the call end with it, however it ends.
+	pg::Subtransaction read_only;
+	XactReadOnly = true;
 	// settings of this call only: qualified type names (format_type), the
 	// text forms the digests are made of, the bound on lock waits
-	pg::RoleScope settings(GetUserId(), 0, "pg_catalog");
+	pg::RoleScope settings(GetUserId(), 0, "pg_catalog, pg_temp");
 	std::string lock_timeout = std::to_string(sunsync_lock_timeout_ms) + "ms";
 	pg::guard([&] {
 		pg::pin_output_settings(true);
+		// money prints by lc_monetary, which the two servers need not share
+		set_config_option("lc_monetary", "C", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		set_config_option("lock_timeout", lock_timeout.c_str(), PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
 						  false);
 	});
@@ -435,7 +462,7 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 	VerifyConfig cfg;
 	ReadSet reads, queue;
 	{
-		pg::Spi spi;
+		pg::Spi spi(pg::Spi::latest);
 		require_catalog_version(spi);
 		pg::CatalogOwnerScope as_owner;
 		cfg = read_config(spi, id);
@@ -464,15 +491,21 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 	conn.exec("SET TimeZone = 'UTC'");
 	conn.exec("SET extra_float_digits = 1");
 	conn.exec("SET bytea_output = hex");
+	conn.exec("SET lc_monetary = 'C'");
 	conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 	TargetCatalog catalog = inspect_target(conn, scope, record_table(scope));
 	std::optional<TargetRecord> record = read_record(conn, scope, catalog, cfg.source_id, config_id, false);
-	remote::Connection::Rows target_probe = conn.query(probe_sql);
+	// (hashtextextended is PostgreSQL 11's: an older target gets md5)
+	remote::Connection::Rows target_probe = conn.query(has_fast_hash_sql);
+	if (!target_probe.empty() && target_probe[0][0] == std::optional<std::string>("t"))
+		target_probe = conn.query(probe_sql);
+	else
+		target_probe.clear();
 
 	// then the source, in one snapshot taken after the target's
 	LatestSnapshot snapshot;
 	pg::Spi spi(pg::Spi::active);
-	std::string why_full;
+	std::string why_full, why_unsorted;
 	ChangeBatch batch;
 	Oid reader = InvalidOid;
 	{
@@ -491,30 +524,39 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 		if (why_full.empty()) {
 			batch = read_changes(spi, *cfg.owner_hash, Position{record->applied, record->settled}, true,
 								 max_pending_keys);
-			if (batch.full)
+			if (batch.full) {
 				why_full = "a change only a full sync repairs is queued (a TRUNCATE, or a move through a table "
 						   "that is not registered)";
-			else if (batch.too_many)
-				why_full = "more than " + std::to_string(max_pending_keys) + " rows changed since the last run";
+				batch = ChangeBatch{};
+			} else if (batch.too_many)
+				why_unsorted = "more than " + std::to_string(max_pending_keys) +
+							   " rows changed since the target's last run";
 		}
 	}
-	if (!why_full.empty()) {
-		batch = ChangeBatch{};
-		notice("the next run of configuration " + id + " is a full sync: " + why_full +
-				   "; differences are counted as found, changes not yet shipped among them",
-			   "Push it (sunsync_push(" + id + ", wait => true)) and verify again.");
-	}
 
-	std::vector<TableVerdict> out;
 	Pending pending;
 	{
 		pg::AsRole as_reader(reader);
 		pending = pending_rows(scope, batch);
 	}
+	std::vector<TablePlan> plans;
 	for (size_t i = 0; i < scope.tables.size(); i++) {
-		TablePlan plan = plan_table(scope, catalog, i, pending);
-		out.push_back({scope.tables[i].display, compare_table(conn, plan, pending.own[i], reader)});
+		plans.push_back(plan_table(scope, catalog, i, pending));
+		if (why_full.empty() && !plans.back().lacking.empty())
+			why_full = plans.back().lacking;
 	}
+	if (!why_full.empty())
+		notice("the next run of configuration " + id + " is a full sync: " + why_full +
+				   "; differences are counted as found, changes not yet shipped among them",
+			   "Push it (sunsync_push(" + id + ", wait => true)) and verify again.");
+	else if (!why_unsorted.empty())
+		notice(why_unsorted + " of configuration " + id +
+				   ": they are not told apart; differences are counted as found, changes not yet shipped among them",
+			   "Push it (sunsync_push(" + id + ", wait => true)) and verify again.");
+
+	std::vector<TableVerdict> out;
+	for (size_t i = 0; i < scope.tables.size(); i++)
+		out.push_back({scope.tables[i].display, compare_table(conn, plans[i], pending.own[i], reader)});
 	conn.exec("COMMIT");
 	conn.sync();
 	return out;

@@ -1,7 +1,7 @@
 // sunsync_verify: a configuration's target compared with the owner's rows
 // of every replicated table, in the caller's session.  Each side computes,
 // in SQL, a digest of each row's key and of its replicated values (their
-// text forms under pinned output settings, as UTF8, through md5), sorted
+// text forms under pinned output settings, hashed), sorted
 // by key digest; only the digests cross the network, streamed (COPY TO
 // STDOUT from the target, a cursor on the source) and merged as they come
 // (engine/digest_merge.hpp).
@@ -30,7 +30,8 @@ struct TableVerdict {
 	VerifyCounts counts;
 };
 
-// Read-only on both sides; throws sunsync::Error.
+// Read-only on both sides (on the source in a read-only subtransaction,
+// rolled back at the end with its locks); throws sunsync::Error.
 std::vector<TableVerdict> verify_config(int64 config_id);
 
 } // namespace sunsync::engine

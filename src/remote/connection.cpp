@@ -412,7 +412,9 @@ Connection::Rows Connection::query(const std::string &sql)
 
 void Connection::send_queued(Rows *rows)
 {
-	if (in_flight_ && !sent_.empty()) {
+	if (in_flight_ && sent_.empty())
+		throw Error(sqlstate::internal_error, "the connection to target " + where_ + " is in an unknown state");
+	if (in_flight_) {
 		// answers of a message send() left: their wait starts now (the
 		// caller worked meanwhile)
 		deadline_ = statement_deadline();
@@ -528,13 +530,17 @@ void Connection::copy_send(const char *data, size_t len)
 void Connection::read_copy(const Statement &s)
 {
 	// The target's statement_timeout ends a COPY that runs too long; this
-	// deadline, renewed while rows come, ends one whose target went silent.
+	// deadline, counted from the last rows that came, ends one whose target
+	// went silent.
+	deadline_ = statement_deadline();
+	bool rows_came = false;
 	for (;;) {
 		char *buf = nullptr;
 		int n = PQgetCopyData(conn_.get(), &buf, 1);
 		if (n > 0) {
 			std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, PQfreemem);
 			s.take(buf, static_cast<size_t>(n));
+			rows_came = true;
 			continue;
 		}
 		if (n == -1)
@@ -542,7 +548,9 @@ void Connection::read_copy(const Statement &s)
 		if (n == -2)
 			throw Error("08006", "lost the connection to target " + where_ + " during COPY",
 						first_line(PQerrorMessage(conn_.get())));
-		deadline_ = statement_deadline();
+		if (rows_came)
+			deadline_ = statement_deadline();
+		rows_came = false;
 		wait_for(WL_SOCKET_READABLE, "reading COPY data");
 		if (PQconsumeInput(conn_.get()) == 0)
 			throw Error("08006", "lost the connection to target " + where_ + " during COPY",

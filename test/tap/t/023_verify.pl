@@ -96,6 +96,21 @@ is(as_chemist("BEGIN TRANSACTION READ ONLY; SELECT count(*) FROM sunsync_verify(
 	'verify runs in a read-only transaction of the source');
 is($target->safe_psql('tenant', $record), $before, 'and leaves the target record alone');
 
+# The caller's session is as it was: its settings, after a verify that
+# worked and after one that failed inside an EXCEPTION block; no lock left
+# on the tables verify read; SERIALIZABLE refused.
+is(as_chemist(qq{SET DateStyle = 'German'; SET extra_float_digits = 0; SET search_path = public;
+	BEGIN; SELECT count(*) FROM sunsync_verify($utf8);
+	SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND relation = 'readings'::regclass;
+	COMMIT; SHOW DateStyle; SHOW extra_float_digits; SHOW search_path;}),
+	"4\n0\nGerman, DMY\n0\npublic", 'verify leaves the settings of the session and no lock behind');
+is(as_chemist(qq{SET search_path = public; DO \$\$ BEGIN PERFORM * FROM sunsync_verify(-1);
+	EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'caught'; END \$\$; SHOW search_path; SHOW TimeZone;}),
+	"public\n" . $source->safe_psql('lab', 'SHOW TimeZone'), 'and after an error caught by the caller');
+my (undef, undef, $ser_err) = $source->psql('lab', "SET ROLE chemist; BEGIN ISOLATION LEVEL SERIALIZABLE;
+	SELECT * FROM sunsync_verify($utf8); COMMIT;");
+like($ser_err, qr/ERROR:  sunsync_verify cannot run in a SERIALIZABLE transaction/, 'SERIALIZABLE is refused');
+
 # Damage by hand on the target: two readings deleted, one added, one value
 # changed from -0 to 0, a numeric's scale changed, json whitespace changed,
 # a label changed, a composite-key row deleted.
