@@ -27,8 +27,9 @@ ReadSet relations_to_read(pg::Spi &spi)
 		Oid oid = pg::oid_of(r[0]);
 		bool gone = !r[1] || !pg::guard([oid] { return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(oid)); });
 		if (gone && *r[3] == "t") // the registered table itself, dropped just now
-			pg::raise("42P01", "a registered table (OID " + std::to_string(oid) + ") was dropped while the run started",
-					  {}, "Push again: the next run reads the tables that exist then.");
+			pg::raise("42P01", "a registered table (OID " + std::to_string(oid) +
+								 ") was dropped while its rows were about to be read",
+					  {}, "Push (or verify) again: the tables that exist then are read.");
 		if (gone)
 			pg::raise("42P01", "the path of table " + r[2].value_or("?") + " crosses a table that was dropped",
 					  "The table with OID " + std::to_string(oid) + " no longer exists.",
@@ -40,7 +41,7 @@ ReadSet relations_to_read(pg::Spi &spi)
 
 void lock_for_reading(const ReadSet &relations)
 {
-	// the run's transactions have lock_timeout = sunsync.lock_timeout
+	// runs and sunsync_verify read with lock_timeout = sunsync.lock_timeout
 	std::string timeout = std::to_string(sunsync_lock_timeout_ms) + "ms";
 	for (const auto &[oid, name] : relations) {
 		bool exists = false;
@@ -59,11 +60,12 @@ void lock_for_reading(const ReadSet &relations)
 									 timeout + ")",
 						"Another session holds a lock that conflicts with ACCESS SHARE (a TRUNCATE, "
 						"ALTER TABLE, VACUUM FULL or CLUSTER in progress).",
-						"See pg_locks for the session that holds it; the next push tries again.");
+						"See pg_locks for the session that holds it, then push (or verify) again; a "
+						"continuous configuration is retried by itself.");
 		}
 		if (!exists)
-			pg::raise("42P01", "table " + name + " was dropped while the run started", {},
-					  "Push again: the next run reads the tables that exist then.");
+			pg::raise("42P01", "table " + name + " was dropped while its rows were about to be read", {},
+					  "Push (or verify) again: the tables that exist then are read.");
 	}
 }
 
