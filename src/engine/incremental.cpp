@@ -7,7 +7,6 @@
 #include "pg/as_role.hpp"
 #include "worker/shared_state.hpp"
 
-#include <cstring>
 #include <memory>
 #include <set>
 
@@ -15,17 +14,19 @@ namespace sunsync::engine {
 
 namespace {
 
-// The temporary tables of table i on the target.
-std::string temp(const char *what, size_t i) { return "pg_temp.sunsync_" + std::string(what) + "_" + std::to_string(i); }
-
-std::string columns_ddl(const TableSpec &t, bool key_only)
+// The columns of a temporary table for t's rows (or keys); *qualified: some
+// type is named with its schema (a type of the target schema or of an
+// extension; built-in types print unqualified under search_path pg_catalog).
+std::string columns_ddl(const TableSpec &t, bool key_only, bool *qualified)
 {
 	std::string ddl;
+	*qualified = false;
 	for (const auto &c : t.columns) {
 		bool key = std::find(t.primary_key.begin(), t.primary_key.end(), c.name) != t.primary_key.end();
 		if (key_only && !key)
 			continue;
 		ddl += (ddl.empty() ? "" : ", ") + quote_ident(c.name) + " " + c.type_sql;
+		*qualified = *qualified || c.type_sql.find('.') != std::string::npos;
 	}
 	return ddl;
 }
@@ -52,16 +53,28 @@ struct Work {
 	Oid reader;
 	shm::RunSlot *slot;
 	const std::function<void()> &check_stop;
-	std::set<std::string> created; // temporary tables made so far
+	std::set<std::string> made; // this run's ON COMMIT DROP tables
 	// COPYs queued and not yet fed: the last one to finish says that the
 	// run is applying (deleting and upserting on the target) from then on
 	std::shared_ptr<int> unfed = std::make_shared<int>(0);
 };
 
-void ensure_temp(Work &w, const std::string &name, const std::string &ddl)
+// The temporary table `what` (u: rows, k: changed keys, g: gained keys,
+// cut: keys whose subtrees go) of table i on the target.  Of built-in
+// types only, it is the session's (made once per connection, emptied at
+// commit); one with a type of the tenant's schema lives only for the run,
+// so that it never stands in the way of the tenant's DDL on that type.
+std::string temp(Work &w, const char *what, size_t i, bool key_only)
 {
-	if (w.created.insert(name).second)
-		w.conn.exec("CREATE TEMPORARY TABLE " + name.substr(std::strlen("pg_temp.")) + " (" + ddl + ") ON COMMIT DROP");
+	bool qualified = false;
+	std::string ddl = columns_ddl(w.scope.tables[i], key_only, &qualified);
+	std::string purpose = what + std::to_string(i);
+	if (!qualified)
+		return w.conn.temp_table(purpose, ddl);
+	std::string name = "sunsync_run_" + purpose;
+	if (w.made.insert(name).second)
+		w.conn.exec("CREATE TEMPORARY TABLE " + name + " (" + ddl + ") ON COMMIT DROP");
+	return "pg_temp." + name;
 }
 
 // Queues a COPY into a temporary table of the rows of a source query run as
@@ -117,6 +130,8 @@ void apply_changes(remote::Connection &conn, const Scope &scope, const TargetCat
 		if (auto it = batch.tables.find(scope.tables[i].oid); it != batch.tables.end())
 			changes[i] = &it->second;
 	std::vector<bool> has_cut(n, false), has_rows(n, false), has_keys(n, false);
+	// the names of table i's temporary tables, where it has them
+	std::vector<std::string> u(n), k(n), g(n), cut(n);
 
 	// 1. source rows and keys into temporary tables on the target
 	for (size_t i = 0; i < n; i++) {
@@ -129,22 +144,19 @@ void apply_changes(remote::Connection &conn, const Scope &scope, const TargetCat
 		for (const auto &k : keys)
 			key_names.push_back(k.name);
 		if (!lookup.empty()) {
-			std::string u = temp("u", i);
-			ensure_temp(w, u, columns_ddl(t, false));
-			stream_into(w, i, u, column_names(t), select_by_keys_sql(t, key_condition("t0", keys)), t.binary, keys,
+			u[i] = temp(w, "u", i, false);
+			stream_into(w, i, u[i], column_names(t), select_by_keys_sql(t, key_condition("t0", keys)), t.binary, keys,
 						as_vector(lookup));
 			has_rows[i] = true;
 		}
 		if (!ch.changed.empty()) {
-			std::string k = temp("k", i);
-			ensure_temp(w, k, columns_ddl(t, true));
-			stream_into(w, i, k, key_names, keys_select(keys), keys_binary(t), keys, as_vector(ch.changed));
+			k[i] = temp(w, "k", i, true);
+			stream_into(w, i, k[i], key_names, keys_select(keys), keys_binary(t), keys, as_vector(ch.changed));
 			has_keys[i] = true;
 		}
 		if (!ch.gained.empty()) {
-			std::string g = temp("g", i);
-			ensure_temp(w, g, columns_ddl(t, true));
-			stream_into(w, i, g, key_names, keys_select(keys), keys_binary(t), keys, as_vector(ch.gained));
+			g[i] = temp(w, "g", i, true);
+			stream_into(w, i, g[i], key_names, keys_select(keys), keys_binary(t), keys, as_vector(ch.gained));
 		}
 		// rows below an arrived row arrive with it (t's own gained rows are
 		// among `lookup`; here the rows of t below gained ancestors)
@@ -153,10 +165,9 @@ void apply_changes(remote::Connection &conn, const Scope &scope, const TargetCat
 			auto it = batch.tables.find(ancestor);
 			if (a == nullptr || it == batch.tables.end() || it->second.gained.empty())
 				continue;
-			std::string u = temp("u", i);
-			ensure_temp(w, u, columns_ddl(t, false));
+			u[i] = temp(w, "u", i, false);
 			std::vector<KeyColumn> akeys = key_columns(*a);
-			stream_into(w, i, u, column_names(t),
+			stream_into(w, i, u[i], column_names(t),
 						select_sql(t) + " AND " + key_condition("t" + std::to_string(where.hop + 1), akeys), t.binary,
 						akeys, as_vector(it->second.gained));
 			has_rows[i] = true;
@@ -173,11 +184,11 @@ void apply_changes(remote::Connection &conn, const Scope &scope, const TargetCat
 		std::string pk = quote_ident_list(t.primary_key);
 		std::string sql;
 		if (has_keys[i])
-			sql = "SELECT " + pk + " FROM " + temp("k", i) +
-				  (has_rows[i] ? " EXCEPT SELECT " + pk + " FROM " + temp("u", i) : "");
+			sql = "SELECT " + pk + " FROM " + k[i] + (has_rows[i] ? " EXCEPT SELECT " + pk + " FROM " + u[i] : "");
 		if (gained)
-			sql += (sql.empty() ? "" : " UNION ") + std::string("SELECT ") + pk + " FROM " + temp("g", i);
-		conn.exec("CREATE TEMPORARY TABLE sunsync_cut_" + std::to_string(i) + " ON COMMIT DROP AS " + sql);
+			sql += (sql.empty() ? "" : " UNION ") + std::string("SELECT ") + pk + " FROM " + g[i];
+		cut[i] = temp(w, "cut", i, true);
+		conn.exec("INSERT INTO " + cut[i] + " (" + pk + ") " + sql);
 		has_cut[i] = true;
 	}
 	for (size_t i = n; i-- > 0;) {
@@ -189,14 +200,13 @@ void apply_changes(remote::Connection &conn, const Scope &scope, const TargetCat
 				continue;
 			std::string alias = "x" + std::to_string(where.hop + 1);
 			conn.exec("DELETE FROM " + target_table(d) + " x0 WHERE EXISTS (SELECT" + target_chain(scope, d, where.hop) +
-						  " AND " + key_tuple(alias, *a) + " IN (SELECT * FROM " + temp("cut", ai) + "))",
+						  " AND " + key_tuple(alias, *a) + " IN (SELECT " + quote_ident_list(a->primary_key) + " FROM " + cut[ai] + "))",
 					  &result.deleted);
 		}
 		if (has_keys[i]) {
 			std::string pk = quote_ident_list(d.primary_key);
 			conn.exec("DELETE FROM " + target_table(d) + " x0 WHERE " + key_tuple("x0", d) + " IN (SELECT " + pk +
-						  " FROM " + temp("k", i) +
-						  (has_rows[i] ? " EXCEPT SELECT " + pk + " FROM " + temp("u", i) : "") + ")",
+						  " FROM " + k[i] + (has_rows[i] ? " EXCEPT SELECT " + pk + " FROM " + u[i] : "") + ")",
 					  &result.deleted);
 		}
 	}
@@ -211,7 +221,7 @@ void apply_changes(remote::Connection &conn, const Scope &scope, const TargetCat
 			if (std::find(t.primary_key.begin(), t.primary_key.end(), c.name) == t.primary_key.end())
 				set += (set.empty() ? "" : ", ") + quote_ident(c.name) + " = EXCLUDED." + quote_ident(c.name);
 		conn.exec("INSERT INTO " + target_table(t) + " (" + cols + ") SELECT DISTINCT ON (" + pk + ") " + cols +
-					  " FROM " + temp("u", i) + " ON CONFLICT (" + pk + ") " +
+					  " FROM " + u[i] + " ON CONFLICT (" + pk + ") " +
 					  (set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set),
 				  &result.upserted);
 	}

@@ -273,6 +273,16 @@ void Connection::prepare_once(const std::string &name, const std::string &sql)
 	prepared_.insert(name);
 }
 
+std::string Connection::temp_table(const std::string &purpose, const std::string &ddl)
+{
+	std::string key = purpose + '\n' + ddl;
+	if (auto it = temp_tables_.find(key); it != temp_tables_.end())
+		return it->second;
+	std::string name = "sunsync_" + purpose + "_" + std::to_string(temp_tables_.size());
+	exec("CREATE TEMPORARY TABLE " + name + " (" + ddl + ") ON COMMIT DELETE ROWS");
+	return temp_tables_.emplace(key, "pg_temp." + name).first->second;
+}
+
 bool Connection::reusable_for(const std::string &url, const ConnectOptions &options)
 {
 	if (fingerprint(connection_params(url, options), options) != fingerprint_)

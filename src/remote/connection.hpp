@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -92,6 +93,14 @@ public:
 	// per run (the target replans it by itself after DDL).  A connection
 	// whose message failed is never kept, so no failed PREPARE is counted.
 	void prepare_once(const std::string &name, const std::string &sql);
+	// The name (pg_temp.…) of this session's temporary table for purpose
+	// with columns ddl, queuing its CREATE (ON COMMIT DELETE ROWS) the first
+	// time: a run's scratch tables are made once per connection, not once
+	// per run (their catalog rows cost a one-row run most of its time on
+	// the target).  Commit empties them.  Only a run that commits may keep
+	// its connection, so a table whose CREATE was rolled back is never
+	// counted here.
+	std::string temp_table(const std::string &purpose, const std::string &ddl);
 
 	// Where the connection goes, for messages: "host:port".
 	const std::string &where() const { return where_; }
@@ -120,6 +129,7 @@ private:
 	std::vector<Statement> sent_; // sent, answers not read yet
 	bool in_flight_ = false;
 	std::set<std::string> prepared_;
+	std::map<std::string, std::string> temp_tables_; // purpose and ddl -> name
 
 	std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
 	ConnectOptions options_;

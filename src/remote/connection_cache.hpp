@@ -4,7 +4,8 @@
 // tenants in a few databases need a few connections, not a login per run),
 // at most sunsync.max_idle_connections, each closed after a minute unused.
 // A run leaves nothing behind on it that the next needs undone: its
-// temporary tables are ON COMMIT DROP, and a reused connection's role and
+// temporary tables stay for the session, emptied at commit (ON COMMIT
+// DELETE ROWS), and a reused connection's role and
 // settings are reset before the next run's first statement.  Connections
 // are sessions: a pooler in front of a target must pool by session (the
 // settings and the prepared catalog query live in the session).  A connection is reused only when it is idle and

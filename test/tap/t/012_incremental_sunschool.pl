@@ -141,4 +141,36 @@ $target->safe_psql('fam1', 'DROP TABLE public.sunsync_state');
 $source->safe_psql('app', "UPDATE lessons SET score = 5 WHERE id = 'lesson-2-3'");
 push_ok($source, 'app', $f1, 'full', 'without the target\'s record');
 exact('without the target\'s record');
+
+# A kept connection keeps its scratch tables: made once, emptied at each
+# commit, reused by the next run; those with a type of the tenant's schema
+# (users.role, lessons.status are enums) are dropped at the end of the run.
+my $temp_tables = q{SELECT string_agg(a.pid || ':' || c.oid, ',' ORDER BY a.pid, c.oid)
+	FROM pg_stat_activity a
+	JOIN pg_catalog.pg_namespace n ON n.nspname = 'pg_temp_' || (SELECT b FROM pg_stat_get_backend_idset() b
+		WHERE pg_stat_get_backend_pid(b) = a.pid)
+	JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relkind = 'r'
+	WHERE a.application_name = 'sunsync' AND a.datname = 'fam1' AND c.relname LIKE 'sunsync\_%'};
+sub change_and_push
+{
+	my ($n) = @_;
+	$source->safe_psql('app', qq{UPDATE lessons SET score = $n WHERE id = 'lesson-2-3';
+		UPDATE learner_profiles SET grade_level = $n WHERE user_id = 2;
+		UPDATE users SET name = 'Round $n' WHERE id = 3});
+	push_ok($source, 'app', $f1, 'incremental', "scratch tables, round $n");
+}
+change_and_push(1);
+my $first = $target->safe_psql('fam1', $temp_tables);
+change_and_push(2);
+change_and_push(3);
+my $later = $target->safe_psql('fam1', $temp_tables);
+my %later = map { $_ => 1 } split /,/, $later;
+my @first = split /,/, $first;
+ok(@first > 0, 'the kept connection has its scratch tables') or diag "none";
+is(scalar(grep { !$later{$_} } @first), 0, 'the next runs on it used the same tables, not new ones')
+	or diag "first $first, later $later";
+is($target->safe_psql('fam1', q{SELECT count(*) FROM pg_catalog.pg_class
+	WHERE relpersistence = 't' AND relname LIKE 'sunsync\_run\_%'}), '0',
+	'tables with a type of the target schema lasted only for their run');
+exact('runs on a kept connection');
 done_testing();
