@@ -14,19 +14,33 @@ namespace sunsync::engine {
 
 namespace {
 
-// The columns of a temporary table for t's rows (or keys); *qualified: some
-// type is named with its schema (a type of the target schema or of an
-// extension; built-in types print unqualified under search_path pg_catalog).
-std::string columns_ddl(const TableSpec &t, bool key_only, bool *qualified)
+bool is_key(const TableSpec &t, const ColumnSpec &c)
+{
+	return std::find(t.primary_key.begin(), t.primary_key.end(), c.name) != t.primary_key.end();
+}
+
+// A column whose type is named with its schema (a type of the tenant's
+// schema or of an extension; built-in types print unqualified under
+// search_path pg_catalog) is held as text in a temporary table when it is
+// not part of the key, and cast by the upsert (the binary forms of an enum
+// and of text are the same), so that the table does not depend on the type.
+bool held_as_text(const TableSpec &t, const ColumnSpec &c)
+{
+	return c.type_sql.find('.') != std::string::npos && !is_key(t, c);
+}
+
+// The columns of a temporary table for t's rows (or keys).  *typed_key: a
+// key column has a type named with its schema.
+std::string columns_ddl(const TableSpec &t, bool key_only, bool *typed_key)
 {
 	std::string ddl;
-	*qualified = false;
+	*typed_key = false;
 	for (const auto &c : t.columns) {
-		bool key = std::find(t.primary_key.begin(), t.primary_key.end(), c.name) != t.primary_key.end();
+		bool key = is_key(t, c);
 		if (key_only && !key)
 			continue;
-		ddl += (ddl.empty() ? "" : ", ") + quote_ident(c.name) + " " + c.type_sql;
-		*qualified = *qualified || c.type_sql.find('.') != std::string::npos;
+		ddl += (ddl.empty() ? "" : ", ") + quote_ident(c.name) + " " + (held_as_text(t, c) ? "text" : c.type_sql);
+		*typed_key = *typed_key || (key && c.type_sql.find('.') != std::string::npos);
 	}
 	return ddl;
 }
@@ -60,16 +74,16 @@ struct Work {
 };
 
 // The temporary table `what` (u: rows, k: changed keys, g: gained keys,
-// cut: keys whose subtrees go) of table i on the target.  Of built-in
-// types only, it is the session's (made once per connection, emptied at
-// commit); one with a type of the tenant's schema lives only for the run,
+// cut: keys whose subtrees go) of table i on the target.  It is the
+// session's (made once per connection, emptied at commit), unless a key
+// column has a type of the tenant's schema: then it lives only for the run,
 // so that it never stands in the way of the tenant's DDL on that type.
 std::string temp(Work &w, const char *what, size_t i, bool key_only)
 {
-	bool qualified = false;
-	std::string ddl = columns_ddl(w.scope.tables[i], key_only, &qualified);
+	bool typed_key = false;
+	std::string ddl = columns_ddl(w.scope.tables[i], key_only, &typed_key);
 	std::string purpose = what + std::to_string(i);
-	if (!qualified)
+	if (!typed_key)
 		return w.conn.temp_table(purpose, ddl);
 	std::string name = "sunsync_run_" + purpose;
 	if (w.made.insert(name).second)
@@ -216,11 +230,13 @@ void apply_changes(remote::Connection &conn, const Scope &scope, const TargetCat
 		if (!has_rows[i])
 			continue;
 		const TableSpec &t = scope.tables[i];
-		std::string cols = quote_ident_list(column_names(t)), pk = quote_ident_list(t.primary_key), set;
+		std::string cols = quote_ident_list(column_names(t)), pk = quote_ident_list(t.primary_key), set, values;
 		for (const auto &c : t.columns)
-			if (std::find(t.primary_key.begin(), t.primary_key.end(), c.name) == t.primary_key.end())
+			values += (values.empty() ? "" : ", ") + quote_ident(c.name) + (held_as_text(t, c) ? "::" + c.type_sql : "");
+		for (const auto &c : t.columns)
+			if (!is_key(t, c))
 				set += (set.empty() ? "" : ", ") + quote_ident(c.name) + " = EXCLUDED." + quote_ident(c.name);
-		conn.exec("INSERT INTO " + target_table(t) + " (" + cols + ") SELECT DISTINCT ON (" + pk + ") " + cols +
+		conn.exec("INSERT INTO " + target_table(t) + " (" + cols + ") SELECT DISTINCT ON (" + pk + ") " + values +
 					  " FROM " + u[i] + " ON CONFLICT (" + pk + ") " +
 					  (set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set),
 				  &result.upserted);

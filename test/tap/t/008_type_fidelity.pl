@@ -79,6 +79,19 @@ is($target->safe_psql('tenant', q{SELECT string_agg(enumlabel, ',' ORDER BY enum
 is($target->safe_psql('tenant', 'SELECT string_agg(id::text, \',\' ORDER BY mood, id) FROM shop.items'), '1,2',
 	'so rows sort by the enum the same way');
 
+# An incremental run ships every type (columns of the tenant's types travel
+# as text in its scratch tables and are cast on the way in).
+$source->safe_psql('app', q{UPDATE shop.items SET ship_to = ROW('New St 2', 'Burg', 'calm', ROW(1.25, 'USD')),
+	addrs = ARRAY[NULL, ROW('a', 'b', 'angry', ROW(0, 'CHF'))::shop.address], band = '[0,1]', counts = '{4}',
+	codes = '{"x y"}', mood = NULL WHERE id = 1;
+	INSERT INTO shop.items (id, store_id, price, qty, ship_to, band, mood) VALUES
+	  (4, 1, 3, 2, ROW(NULL, 'Q', 'happy', NULL), '[2,3)', 'happy')});
+is($source->safe_psql('app', "SELECT sunsync_push($id, wait => true)"), 'COMPLETED', 'an incremental push of every type');
+is($source->safe_psql('app', "SELECT kind FROM sunsync_history WHERE config_id = $id ORDER BY run_id DESC LIMIT 1"),
+	'incremental', '(it was incremental)');
+compare_tables($source, 'app', $target, 'tenant',
+	{ items => ["$items WHERE store_id = 1", $items] }, 'incremental, every type');
+
 # A LATIN1 source database: text reaches a UTF8 target unchanged.
 $source->safe_psql('postgres', q{CREATE DATABASE app_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0});
 $source->safe_psql('app_latin1', q{
