@@ -152,3 +152,8 @@ RETURNS bigint LANGUAGE C AS 'MODULE_PATHNAME', 'sunsync_create_config';
 COMMENT ON FUNCTION sunsync_create_config(text, text, boolean, text) IS
     'Create a configuration that sends one owner''s rows to a target database';
 REVOKE ALL ON FUNCTION sunsync_create_config(text, text, boolean, text) FROM PUBLIC;
+
+-- The runs a restart or a killed worker left IN_PROGRESS are found through
+-- this, not by reading every run there ever was (a continuous config adds
+-- one row per run).
+CREATE INDEX history_in_progress ON sunsync.history (config_id) WHERE status = 'IN_PROGRESS';

@@ -80,6 +80,10 @@ CREATE TABLE sunsync.history (
     error          text
 );
 CREATE INDEX ON sunsync.history (config_id, run_id);
+-- The runs a restart or a killed worker left IN_PROGRESS are found through
+-- this, not by reading every run there ever was (a continuous config adds
+-- one row per run).
+CREATE INDEX history_in_progress ON sunsync.history (config_id) WHERE status = 'IN_PROGRESS';
 
 -- This database's identity.  Not dumped: pg_restore gives the restored copy
 -- a new one, while pg_upgrade and physical copies (a promoted standby) keep

@@ -93,7 +93,7 @@ Backlog count_backlog(pg::Spi &spi, int32 owner_hash, const Position &from, bool
 					  "pg_catalog.bool_or(kind = 'f') FROM (" +
 					  queue_sql("nkeys, recorded_at, kind", with_orphans ? "" : " AND kind <> 'o'") + ") q";
 	pg::Value settled = from.settled ? from.settled : from.applied;
-	auto r = spi.run(sql.c_str(), {std::to_string(owner_hash), from.applied, settled});
+	auto r = spi.run_generic(sql.c_str(), {std::to_string(owner_hash), from.applied, settled});
 	Backlog b;
 	if (r.empty() || !r.rows[0][1] || *r.rows[0][1] == "0")
 		return b;
@@ -125,7 +125,7 @@ ChangeBatch read_changes(pg::Spi &spi, int32 owner_hash, const Position &from, b
 	std::string sql = queue_sql("rel, kind, nkeys, keys, "
 								"((pg_catalog.date_part('epoch', recorded_at) - 946684800) * 1000000)::pg_catalog.int8");
 	pg::Value settled = from.settled ? from.settled : from.applied;
-	auto res = spi.run(sql.c_str(), {std::to_string(owner_hash), from.applied, settled});
+	auto res = spi.run_generic(sql.c_str(), {std::to_string(owner_hash), from.applied, settled});
 	for (const auto &r : res.rows) {
 		char k = (*r[1])[0];
 		if (k == capture::kind::orphan && !with_orphans)

@@ -41,7 +41,7 @@ struct Hop {
 void load_columns_and_keys(pg::Spi &spi, TableSpec &t, const std::set<std::string> &skip, TypeMap &types)
 {
 	std::string oid_text = std::to_string(t.oid);
-	for (const auto &c : spi.run("SELECT attname, atttypid, atttypmod, attnotnull FROM pg_attribute "
+	for (const auto &c : spi.run_generic("SELECT attname, atttypid, atttypmod, attnotnull FROM pg_attribute "
 								 "WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped "
 								 "ORDER BY attnum",
 								 {oid_text})

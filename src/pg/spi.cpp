@@ -110,9 +110,11 @@ bool worth_keeping(const char *sql)
 // The kept plan for sql with these parameter types, prepared now if need
 // be.  (The map's work is plain C++, outside any guard; only the SPI calls
 // are guarded.)
-SPIPlanPtr kept_plan(const char *sql, std::vector<Oid> &types)
+SPIPlanPtr kept_plan(const char *sql, std::vector<Oid> &types, bool generic)
 {
 	std::string key(sql);
+	if (generic)
+		key += "\x03";
 	for (Oid t : types)
 		key += "\x01" + std::to_string(t);
 	key += "\x02" + std::to_string(GetUserId());
@@ -128,7 +130,7 @@ SPIPlanPtr kept_plan(const char *sql, std::vector<Oid> &types)
 	try {
 		inserted->second.plan = guard([&] {
 			SPIPlanPtr p = SPI_prepare_cursor(sql, static_cast<int>(types.size()), types.data(),
-											  CURSOR_OPT_PARALLEL_OK);
+											  CURSOR_OPT_PARALLEL_OK | (generic ? CURSOR_OPT_GENERIC_PLAN : 0));
 			if (p == nullptr)
 				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 			if (SPI_keepplan(p) != 0)
@@ -157,14 +159,16 @@ Result Spi::run(const char *sql, const std::vector<Param> &params) { return exec
 
 Result Spi::run_once(const char *sql, const std::vector<Param> &params) { return execute(sql, params, false); }
 
-Result Spi::execute(const char *sql, const std::vector<Param> &params, bool keep)
+Result Spi::run_generic(const char *sql, const std::vector<Param> &params) { return execute(sql, params, true, true); }
+
+Result Spi::execute(const char *sql, const std::vector<Param> &params, bool keep, bool generic)
 {
 	Result result;
 	const int nargs = static_cast<int>(params.size());
 	std::vector<Oid> param_types;
 	for (const auto &p : params)
 		param_types.push_back(p.array() ? TEXTARRAYOID : p.bytea() ? BYTEAOID : TEXTOID);
-	SPIPlanPtr plan = keep && worth_keeping(sql) ? kept_plan(sql, param_types) : nullptr;
+	SPIPlanPtr plan = keep && worth_keeping(sql) ? kept_plan(sql, param_types, generic) : nullptr;
 	Executing executing_now;
 	guard([&] {
 		Oid *types = nargs ? static_cast<Oid *>(palloc(sizeof(Oid) * nargs)) : nullptr;

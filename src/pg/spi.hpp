@@ -72,9 +72,14 @@ public:
 	// The same, planned for this call only: for a statement whose text
 	// names a type (see the plan keeping in spi.cpp).
 	Result run_once(const char *sql, const std::vector<Param> &params = {});
+	// The same, always with its generic plan: for a statement run very
+	// often whose best plan does not depend on the values (an index scan
+	// by owner), for which the plan cache would otherwise keep choosing a
+	// plan of its own for every call, planning it each time.
+	Result run_generic(const char *sql, const std::vector<Param> &params = {});
 
 private:
-	Result execute(const char *sql, const std::vector<Param> &params, bool keep);
+	Result execute(const char *sql, const std::vector<Param> &params, bool keep, bool generic = false);
 	int uncaught_at_start_;
 	bool latest_ = false;
 	bool read_only_ = false;
