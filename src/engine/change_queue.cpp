@@ -61,7 +61,8 @@ namespace {
 
 // The entries of an owner (and of every owner) not in the target yet, over
 // the three queue tables: `columns` of each.  The settled snapshot is the
-// older of the two: its xmin bounds the index scan.
+// older of the two: its xmin bounds the index scan (a condition of its own,
+// so that the generic plan scans from there; with no snapshot, from 0).
 std::string queue_sql(const std::string &columns, const std::string &extra = {})
 {
 	std::string sql;
@@ -70,10 +71,11 @@ std::string queue_sql(const std::string &columns, const std::string &extra = {})
 			sql += " UNION ALL ";
 		sql += "SELECT " + columns + " FROM sunsync.queue_" + std::to_string(n) +
 			   " WHERE owner_hash IN ($1::integer, 0)" + extra +
+			   "   AND txid OPERATOR(pg_catalog.>=) CASE WHEN $2::pg_catalog.pg_snapshot IS NULL THEN '0'::pg_catalog.xid8"
+			   "       ELSE pg_catalog.pg_snapshot_xmin($3::pg_catalog.pg_snapshot) END"
 			   "   AND ($2::pg_catalog.pg_snapshot IS NULL"
-			   "        OR (txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin($3::pg_catalog.pg_snapshot)"
-			   "            AND (NOT pg_catalog.pg_visible_in_snapshot(txid, $2::pg_catalog.pg_snapshot)"
-			   "                 OR (kind = 'm' AND NOT pg_catalog.pg_visible_in_snapshot(txid, $3::pg_catalog.pg_snapshot)))))";
+			   "        OR NOT pg_catalog.pg_visible_in_snapshot(txid, $2::pg_catalog.pg_snapshot)"
+			   "        OR (kind = 'm' AND NOT pg_catalog.pg_visible_in_snapshot(txid, $3::pg_catalog.pg_snapshot)))";
 	}
 	return sql;
 }

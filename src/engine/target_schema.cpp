@@ -107,8 +107,14 @@ const char *const catalog_query =
 	"UNION ALL SELECT 'fk', r.s, r.n, c.conrelid::pg_catalog.regclass::pg_catalog.text, c.conname::pg_catalog.text, "
 	"(pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT DISTINCT FROM $5::pg_catalog.text)::pg_catalog.text, "
 	"c.condeferrable::pg_catalog.text "
-	"FROM pg_catalog.pg_constraint c LEFT JOIN rels r ON r.oid = c.conrelid WHERE c.contype = 'f' "
-	"AND (c.conrelid IN (SELECT oid FROM rels) OR c.confrelid IN (SELECT oid FROM rels)) "
+	// the keys of these tables and those that point at them (found by
+	// their dependency on the table: pg_constraint has no index on confrelid)
+	"FROM (SELECT k.oid FROM rels r JOIN pg_catalog.pg_constraint k ON k.conrelid = r.oid "
+	"      UNION SELECT d.objid FROM rels r JOIN pg_catalog.pg_depend d ON "
+	"      d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = r.oid "
+	"      AND d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass) f "
+	"JOIN pg_catalog.pg_constraint c ON c.oid = f.oid AND c.contype = 'f' "
+	"LEFT JOIN rels r ON r.oid = c.conrelid "
 	"UNION ALL SELECT 'type', t.s, t.n, t.typtype::pg_catalog.text, NULL, NULL, NULL FROM types t "
 	"UNION ALL SELECT 'label', t.s, t.n, e.enumlabel::pg_catalog.text, e.enumsortorder::pg_catalog.text, NULL, NULL "
 	"FROM types t JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid "

@@ -197,8 +197,20 @@ Result Spi::execute(const char *sql, const std::vector<Param> &params, bool keep
 		nulls[nargs] = '\0';
 		// read-only statements run in the active snapshot, which is the
 		// latest one when asked
+		// A generic plan is kept for the life of the process and remade
+		// only on invalidation; the queue tables are never analyzed, so a
+		// plan made while they were small would scan them whole as they
+		// grow.  It is planned (and remade) without sequential scans.
+		int nest = -1;
+		if (generic) {
+			nest = NewGUCNestLevel();
+			(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+									 false);
+		}
 		int rc = plan ? SPI_execute_plan(plan, values, nulls, read_only_, 0)
 					  : SPI_execute_with_args(sql, nargs, types, values, nulls, read_only_, 0);
+		if (generic)
+			AtEOXact_GUC(true, nest);
 		if (rc < 0)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		result.processed = SPI_processed;

@@ -178,4 +178,50 @@ is($target->safe_psql('fam1', q{SELECT count(*) FROM pg_catalog.pg_depend d
 	WHERE c.relpersistence = 't' AND c.relname LIKE 'sunsync\_%' AND t.typnamespace = 'public'::regnamespace}), '0',
 	'no scratch table depends on a type of the tenant\'s schema');
 exact('runs on a kept connection');
+
+# The queue reads of a run and of sunsync_configs keep their plans for the
+# life of the process, and the queue tables are never analyzed but by a
+# database-wide VACUUM ANALYZE, which may find them empty: however small a
+# queue table was when they were planned, they read it by index, never
+# whole (a plan that scanned it would cost more with every change).  A new
+# database, so that its run worker plans them afresh.
+$source->safe_psql('postgres', 'CREATE DATABASE fresh');
+$source->safe_psql('fresh', q{CREATE EXTENSION sunsync;
+	CREATE TABLE parents (id int PRIMARY KEY, name text);
+	CREATE TABLE kids (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parents, score int);
+	CREATE INDEX ON kids (parent_id);
+	INSERT INTO parents VALUES (1, 'one'), (2, 'two');
+	INSERT INTO kids SELECT k, 1 + k % 2, 0 FROM generate_series(1, 4000) k;
+	SELECT sunsync_set_root('parents', 'id');
+	SELECT sunsync_add_table('kids');});
+my @fresh = map {
+	$source->safe_psql('fresh', "SELECT sunsync_create_config($_, '"
+		  . target_url($target, 'fam', 'Tgt-S3cret', 'fam5') . "', target_schema => 'fresh$_')")
+} 1, 2;
+$source->safe_psql('fresh', 'VACUUM ANALYZE');
+my $queue_scans = q{SELECT sum(seq_scan) || ',' || sum(idx_scan) FROM pg_catalog.pg_stat_all_tables
+	WHERE schemaname = 'sunsync' AND relname ~ '^queue_[0-2]$'};
+my ($seq0) = split /,/, $source->safe_psql('fresh', $queue_scans);
+push_ok($source, 'fresh', $fresh[0], 'full', 'a new database, first push');
+$source->safe_psql('fresh', 'UPDATE kids SET score = 1 WHERE id = 1');
+push_ok($source, 'fresh', $fresh[0], 'incremental', 'a new database, with a queue of one entry');
+# the queue grows (another owner's changes, each its own transaction)
+$source->safe_psql('fresh', q{DO $$ BEGIN
+	FOR i IN 1 .. 2000 LOOP UPDATE kids SET score = score + 1 WHERE id = 2 * i; COMMIT; END LOOP; END $$});
+for my $n (1 .. 2) {
+	sleep 1.1; # (a worker sends its statistics at most once a second)
+	$source->safe_psql('fresh', "UPDATE kids SET score = score + 1 WHERE id = 3");
+	push_ok($source, 'fresh', $fresh[0], 'incremental', "a new database, a grown queue, run $n");
+	$source->safe_psql('fresh', 'SELECT count(*) FROM sunsync_configs WHERE pending_changes >= 0');
+}
+my ($seq1, $idx1);
+for (1 .. 50) {
+	($seq1, $idx1) = split /,/, $source->safe_psql('fresh', $queue_scans);
+	last if $idx1 > 0;
+	sleep 0.2;
+}
+ok($idx1 > 0, "the queue was read by index ($idx1 index scans)");
+is($seq1, $seq0, 'and never scanned whole, by runs or by sunsync_configs');
+ok($source->safe_psql('fresh', 'SELECT pg_catalog.pg_relation_size(\'sunsync.queue_0\') / 8192') > 10,
+	'(the queue had grown to more than 10 pages)');
 done_testing();
