@@ -91,8 +91,16 @@ void DigestMerge::source_only(const RowDigest &row)
 
 void DigestMerge::target(const RowDigest &row)
 {
-	if (have_last_target_ && compare(last_target_, row.key) >= 0)
+	int order = have_last_target_ ? compare(last_target_, row.key) : -1;
+	if (order > 0)
 		throw std::runtime_error("the target rows did not come in key order");
+	if (order == 0) {
+		// a second row with the key (the target's primary key dropped by
+		// hand): one too many there
+		counts_.target_rows++;
+		counts_.extra++;
+		return;
+	}
 	last_target_ = row.key;
 	have_last_target_ = true;
 	counts_.target_rows++;

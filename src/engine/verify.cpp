@@ -20,6 +20,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -217,6 +218,7 @@ struct TablePlan {
 	std::string source_sql, target_sql; // target_sql empty: no such table there
 	std::vector<AncestorCheck> source_checks, target_checks;
 	std::string lacking; // what the target lacks of the table, which only a full sync adds
+	std::vector<std::string> mismatches; // columns of another type there (every run fails on them)
 };
 
 TablePlan plan_table(const Scope &scope, const TargetCatalog &catalog, size_t index, const Pending &pending)
@@ -244,6 +246,9 @@ TablePlan plan_table(const Scope &scope, const TargetCatalog &catalog, size_t in
 			continue;
 		if (there && !tc && plan.lacking.empty())
 			plan.lacking = "table " + t.display + " lacks column " + quote_ident(c.name) + " on the target";
+		if (tc && tc->type != c.type_sql)
+			plan.mismatches.push_back("table " + t.display + " column " + quote_ident(c.name) + " is " + tc->type +
+									  " on the target but " + c.type_sql + " on the source");
 		source_values.push_back(value_sql("t0", c.name));
 		target_values.push_back(tc ? value_sql("x0", c.name) : "NULL");
 	}
@@ -437,6 +442,11 @@ void notice(const std::string &message, const std::string &hint)
 std::vector<TableVerdict> verify_config(int64 config_id)
 {
 	std::string id = std::to_string(config_id);
+	// a standby's copy of the source may be behind what the target has
+	// (and its WAL position is not the primary's)
+	if (pg::guard([] { return RecoveryInProgress(); }))
+		throw Error("25006", "sunsync_verify cannot run during recovery", {},
+					"Verify on the primary: a standby may not have replayed what the target already has.");
 	// One snapshot of the source taken after the target's is a read that a
 	// SERIALIZABLE transaction could not vouch for
 	if (IsolationIsSerializable())
@@ -492,8 +502,18 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 	conn.exec("SET extra_float_digits = 1");
 	conn.exec("SET bytea_output = hex");
 	conn.exec("SET lc_monetary = 'C'");
-	conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	// The target's tables are locked together before its snapshot (LOCK
+	// takes none), as pg_dump locks: a run's TRUNCATE of them waits for
+	// this verify, or this verify for the run, never each for the other
+	// table by table (a deadlock), and the snapshot sees no table emptied.
 	TargetCatalog catalog = inspect_target(conn, scope, record_table(scope));
+	conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	std::string present;
+	for (const auto &t : scope.tables)
+		if (catalog.tables.count({t.target_schema, t.target_name}))
+			present += (present.empty() ? "" : ", ") + target_table(t);
+	if (!present.empty())
+		conn.exec("LOCK TABLE " + present + " IN ACCESS SHARE MODE");
 	std::optional<TargetRecord> record = read_record(conn, scope, catalog, cfg.source_id, config_id, false);
 	// (hashtextextended is PostgreSQL 11's: an older target gets md5)
 	remote::Connection::Rows target_probe = conn.query(has_fast_hash_sql);
@@ -545,6 +565,12 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 		if (why_full.empty() && !plans.back().lacking.empty())
 			why_full = plans.back().lacking;
 	}
+	// runs refuse such a target (engine/target_schema.cpp); verify compares
+	// the values by their text forms, and says why the copy is not kept
+	for (const auto &plan : plans)
+		for (const auto &m : plan.mismatches)
+			notice("schema mismatch: " + m + "; runs of configuration " + id + " fail until it is changed",
+				   "Change the column on the target to the source's type, or drop the target table and push.");
 	if (!why_full.empty())
 		notice("the next run of configuration " + id + " is a full sync: " + why_full +
 				   "; differences are counted as found, changes not yet shipped among them",

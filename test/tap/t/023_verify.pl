@@ -16,7 +16,7 @@ use SunsyncTest;
 use IO::Socket::INET;
 use Test::More;
 
-my $source = new_source('vf_source');
+my $source = new_source('vf_source', { allows_streaming => 1 });
 my $target = new_target('vf_target');
 target_login($target, 'tenant', 'Tgt-S3cret', 'tenant');
 $target->safe_psql('postgres', q{CREATE DATABASE tenant_latin1 OWNER tenant ENCODING 'LATIN1'
@@ -175,6 +175,46 @@ my ($message, $detail) = $verify_err =~ /ERROR:  ([^\n]+)\nDETAIL:  ([^\n]+)/;
 is("$message ($detail)", $run_error, 'verify fails with the error of the run');
 like($verify_err, qr/HINT:  Check that the target server is running/, 'and its hint');
 unlike($verify_err . $push_err, qr/Tgt-S3cret/, 'neither shows the password');
+
+# On the target, verify locks the copy's tables all at once before its
+# snapshot, as pg_dump does: behind a session (a full sync's TRUNCATE, say)
+# that holds one of them, it waits there, not table by table while holding
+# the others, and then compares what that session left.
+my $holder = $target->background_psql('tenant', on_error_stop => 1);
+$holder->query_safe('BEGIN; LOCK TABLE public.readings IN ACCESS EXCLUSIVE MODE');
+my $waiting = $source->background_psql('lab', on_error_stop => 0);
+$waiting->query_until(qr/started/, "\\echo started\nSET ROLE chemist;\n"
+	  . "SELECT string_agg(table_name || ':' || ok, ' ' ORDER BY table_name) FROM sunsync_verify($utf8);\n");
+ok($target->poll_query_until('tenant', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE application_name = 'sunsync' AND wait_event_type = 'Lock' AND query LIKE '%LOCK TABLE%'}),
+	'verify waits for a locked target table in its LOCK TABLE, before its snapshot');
+$holder->query_safe('COMMIT');
+$holder->quit;
+$waiting->quit;
+like($waiting->{stdout}, qr/public.labels:true public.readings:true public.samples:true public.sites:true/,
+	'then compares, every table ok');
+
+# A column of another type on the target (runs fail on it): verify says so.
+$target->safe_psql('tenant_latin1', 'ALTER TABLE public.readings ALTER COLUMN flag TYPE text');
+my (undef, undef, $mismatch) = $source->psql('lab', "SET ROLE chemist; SELECT count(*) FROM sunsync_verify($latin1)");
+like($mismatch, qr/NOTICE:  schema mismatch: table public.readings column "flag" is text on the target but boolean on the source; runs of configuration $latin1 fail/,
+	'verify names a column whose type differs on the target');
+$target->safe_psql('tenant_latin1', 'ALTER TABLE public.readings ALTER COLUMN flag TYPE boolean USING flag::boolean');
+my (undef, undef, $matched) = $source->psql('lab', "SET ROLE chemist; SELECT count(*) FROM sunsync_verify($latin1)");
+unlike($matched, qr/schema mismatch/, 'and says nothing once it matches again');
+
+# A standby may not have replayed what the target already has: verify
+# refuses to run there.
+$source->backup('vf_base');
+my $standby = PostgreSQL::Test::Cluster->new('vf_standby');
+$standby->init_from_backup($source, 'vf_base', has_streaming => 1);
+chmod 0600, $standby->data_dir . '/sunsync.key';
+$standby->start;
+$source->wait_for_catchup($standby);
+my (undef, undef, $standby_err) = $standby->psql('lab', "SELECT * FROM sunsync_verify($utf8)");
+like($standby_err, qr/ERROR:  sunsync_verify cannot run during recovery/, 'verify refuses to run on a standby');
+like($standby_err, qr/HINT:  Verify on the primary/, 'and says where to run it');
+$standby->stop;
 
 # A target that accepts and never answers: verify waits within its
 # timeouts and a cancel ends it at once.
