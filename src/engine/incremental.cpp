@@ -7,6 +7,7 @@
 #include "pg/as_role.hpp"
 #include "worker/shared_state.hpp"
 
+#include <map>
 #include <memory>
 #include <set>
 
@@ -68,6 +69,8 @@ struct Work {
 	shm::RunSlot *slot;
 	const std::function<void()> &check_stop;
 	std::set<std::string> made; // this run's ON COMMIT DROP tables
+	std::map<std::string, std::string> scratch; // purpose -> the session's table it uses in this run
+	std::map<std::string, size_t> of_shape;     // ddl -> how many of them this run uses
 	// COPYs queued and not yet fed: the last one to finish says that the
 	// run is applying (deleting and upserting on the target) from then on
 	std::shared_ptr<int> unfed = std::make_shared<int>(0);
@@ -83,8 +86,12 @@ std::string temp(Work &w, const char *what, size_t i, bool key_only)
 	bool typed_key = false;
 	std::string ddl = columns_ddl(w.scope.tables[i], key_only, &typed_key);
 	std::string purpose = what + std::to_string(i);
-	if (!typed_key)
-		return w.conn.temp_table(purpose, ddl);
+	if (!typed_key) {
+		auto it = w.scratch.find(purpose);
+		if (it == w.scratch.end())
+			it = w.scratch.emplace(purpose, w.conn.temp_table(ddl, w.of_shape[ddl]++)).first;
+		return it->second;
+	}
 	std::string name = "sunsync_run_" + purpose;
 	if (w.made.insert(name).second)
 		w.conn.exec("CREATE TEMPORARY TABLE " + name + " (" + ddl + ") ON COMMIT DROP");

@@ -142,6 +142,11 @@ TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const
 	}
 	// one row shape for everything: kind, schema, name, a, b, c, d
 	conn.prepare_once("sunsync_catalog_v1", catalog_query);
+	// planned once per session, not at every run (2 ms of a one-row run);
+	// LOCAL: it goes with the EXECUTE in one message, outside the run's
+	// transaction, so the tenant's trigger code keeps the session's choice
+	if (PQserverVersion(conn.raw()) >= 120000)
+		conn.exec("SET LOCAL plan_cache_mode = force_generic_plan");
 	auto rows = conn.query("EXECUTE sunsync_catalog_v1(" + text_array(table_schemas) + ", " + text_array(table_names) +
 						   ", " + text_array(type_schemas) + ", " + text_array(type_names) + ", " +
 						   quote_literal(managed_key_comment) + ", " + quote_literal(record_table) + ")");

@@ -6,6 +6,7 @@
 #include "target/url.hpp"
 
 extern "C" {
+#include "common/pg_prng.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
@@ -260,11 +261,8 @@ void Connection::queue_session_settings()
 	// (queued: they go with the run's first statement)
 	exec("SET statement_timeout = " + std::to_string(options_.statement_timeout_ms));
 	exec("SET lock_timeout = " + std::to_string(options_.lock_timeout_ms));
-	exec("SET search_path = pg_catalog");
-	// the session's one prepared statement, the catalog query of every
-	// run, is planned once, not again at each run (2 ms of a 1-row run)
-	if (PQserverVersion(conn_.get()) >= 120000)
-		exec("SET plan_cache_mode = force_generic_plan");
+	// (pg_temp named, so that it comes after pg_catalog for type names too)
+	exec("SET search_path = pg_catalog, pg_temp");
 }
 
 Connection::~Connection() = default;
@@ -277,14 +275,17 @@ void Connection::prepare_once(const std::string &name, const std::string &sql)
 	prepared_.insert(name);
 }
 
-std::string Connection::temp_table(const std::string &purpose, const std::string &ddl)
+std::string Connection::temp_table(const std::string &ddl, size_t n)
 {
-	std::string key = purpose + '\n' + ddl;
-	if (auto it = temp_tables_.find(key); it != temp_tables_.end())
-		return it->second;
-	std::string name = "sunsync_" + purpose + "_" + std::to_string(temp_tables_.size());
-	exec("CREATE TEMPORARY TABLE " + name + " (" + ddl + ") ON COMMIT DELETE ROWS");
-	return temp_tables_.emplace(key, "pg_temp." + name).first->second;
+	std::vector<std::string> &names = temp_tables_[ddl];
+	while (names.size() <= n) {
+		if (temp_prefix_.empty())
+			temp_prefix_ = "sunsync_" + std::to_string(pg_prng_uint32(&pg_global_prng_state) % 1000000) + "_";
+		std::string name = temp_prefix_ + std::to_string(temp_count_++);
+		exec("CREATE TEMPORARY TABLE pg_temp." + name + " (" + ddl + ") ON COMMIT DELETE ROWS");
+		names.push_back("pg_temp." + name);
+	}
+	return names[n];
 }
 
 bool Connection::reusable_for(const std::string &url, const ConnectOptions &options)

@@ -93,14 +93,17 @@ public:
 	// per run (the target replans it by itself after DDL).  A connection
 	// whose message failed is never kept, so no failed PREPARE is counted.
 	void prepare_once(const std::string &name, const std::string &sql);
-	// The name (pg_temp.…) of this session's temporary table for purpose
-	// with columns ddl, queuing its CREATE (ON COMMIT DELETE ROWS) the first
-	// time: a run's scratch tables are made once per connection, not once
-	// per run (their catalog rows cost a one-row run most of its time on
-	// the target).  Commit empties them.  Only a run that commits may keep
-	// its connection, so a table whose CREATE was rolled back is never
+	// The name (pg_temp.…) of this session's n-th temporary table with
+	// columns ddl, queuing its CREATE (ON COMMIT DELETE ROWS) the first time:
+	// a run's scratch tables are made once per connection, not once per run
+	// (their catalog rows cost a one-row run most of its time on the
+	// target).  A run asks for the n-th of a shape for its n-th use of it,
+	// so the session holds as many of a shape as one run used at most, not
+	// one per table and purpose: every commit that touched one empties them
+	// all, each at the cost of a truncation.  Only a run that commits may
+	// keep its connection, so a table whose CREATE was rolled back is never
 	// counted here.
-	std::string temp_table(const std::string &purpose, const std::string &ddl);
+	std::string temp_table(const std::string &ddl, size_t n);
 
 	// Where the connection goes, for messages: "host:port".
 	const std::string &where() const { return where_; }
@@ -129,7 +132,9 @@ private:
 	std::vector<Statement> sent_; // sent, answers not read yet
 	bool in_flight_ = false;
 	std::set<std::string> prepared_;
-	std::map<std::string, std::string> temp_tables_; // purpose and ddl -> name
+	std::map<std::string, std::vector<std::string>> temp_tables_; // ddl -> names
+	size_t temp_count_ = 0;
+	std::string temp_prefix_; // this connection's own: not a name another left in a pooled session
 
 	std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
 	ConnectOptions options_;
