@@ -265,7 +265,7 @@ TablePlan plan_table(const Scope &scope, const TargetCatalog &catalog, size_t in
 		}
 		if (!pending.affected[ai].empty() && where.reachable_on_target && there) {
 			target_cols += ", (SELECT " + digest_sql(key_exprs("x" + std::to_string(where.hop + 1), *a), true) +
-						   target_chain(scope, t, where.hop) + ")";
+						   target_chain(scope, t, where.hop) + " LIMIT 1)"; // (a damaged copy may hold a parent twice)
 			plan.target_checks.push_back({&pending.affected[ai]});
 		}
 	}
@@ -560,10 +560,11 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 		pending = pending_rows(scope, batch);
 	}
 	std::vector<TablePlan> plans;
+	std::string lacking; // (the changes not shipped are still told apart)
 	for (size_t i = 0; i < scope.tables.size(); i++) {
 		plans.push_back(plan_table(scope, catalog, i, pending));
-		if (why_full.empty() && !plans.back().lacking.empty())
-			why_full = plans.back().lacking;
+		if (why_full.empty() && lacking.empty() && !plans.back().lacking.empty())
+			lacking = plans.back().lacking;
 	}
 	// runs refuse such a target (engine/target_schema.cpp); verify compares
 	// the values by their text forms, and says why the copy is not kept
@@ -575,7 +576,11 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 		notice("the next run of configuration " + id + " is a full sync: " + why_full +
 				   "; differences are counted as found, changes not yet shipped among them",
 			   "Push it (sunsync_push(" + id + ", wait => true)) and verify again.");
-	else if (!why_unsorted.empty())
+	else if (!lacking.empty())
+		notice("the next run of configuration " + id + " is a full sync: " + lacking +
+				   "; what the target lacks is counted as found",
+			   "Push it (sunsync_push(" + id + ", wait => true)) and verify again.");
+	if (why_full.empty() && !why_unsorted.empty())
 		notice(why_unsorted + " of configuration " + id +
 				   ": they are not told apart; differences are counted as found, changes not yet shipped among them",
 			   "Push it (sunsync_push(" + id + ", wait => true)) and verify again.");

@@ -203,6 +203,20 @@ $target->safe_psql('tenant_latin1', 'ALTER TABLE public.readings ALTER COLUMN fl
 my (undef, undef, $matched) = $source->psql('lab', "SET ROLE chemist; SELECT count(*) FROM sunsync_verify($latin1)");
 unlike($matched, qr/schema mismatch/, 'and says nothing once it matches again');
 
+# A column dropped on the target: the next run is a full one, which verify
+# says; the column's values count as differing where they are not NULL.
+is(as_chemist("SELECT sunsync_push($latin1, wait => true)"), 'COMPLETED', '(the copy is current)');
+$target->safe_psql('tenant_latin1', 'ALTER TABLE public.readings DROP COLUMN took');
+my (undef, $lacking_out, $lacking) = $source->psql('lab',
+	"SET ROLE chemist; SELECT table_name, differing FROM sunsync_verify($latin1) WHERE NOT ok");
+like($lacking, qr/NOTICE:  the next run of configuration $latin1 is a full sync: table public.readings lacks column "took" on the target; what the target lacks is counted as found/,
+	'verify says what the target lacks, and that the next run is a full one');
+my $lost = $source->safe_psql('lab', q{SELECT count(*) FROM readings r JOIN samples s ON s.id = r.sample_id
+	WHERE s.site = 'Zürich' AND r.took IS NOT NULL});
+is($lacking_out, "public.readings|$lost", "the $lost rows whose value is lost differ");
+is(as_chemist("SELECT sunsync_push($latin1, wait => true)"), 'COMPLETED', 'a push repairs it');
+is(as_chemist("SELECT bool_and(ok) FROM sunsync_verify($latin1)"), 't', 'and the copy verifies ok again');
+
 # A standby may not have replayed what the target already has: verify
 # refuses to run there.
 $source->backup('vf_base');
