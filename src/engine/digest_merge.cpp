@@ -98,7 +98,10 @@ void DigestMerge::target(const RowDigest &row)
 		// a second row with the key (the target's primary key dropped by
 		// hand): one too many there
 		counts_.target_rows++;
-		counts_.extra++;
+		if (row.pending)
+			counts_.pending++; // (the next run replaces both)
+		else
+			counts_.extra++;
 		return;
 	}
 	last_target_ = row.key;

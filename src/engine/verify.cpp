@@ -241,14 +241,14 @@ TablePlan plan_table(const Scope &scope, const TargetCatalog &catalog, size_t in
 		if (there)
 			if (auto it = there->columns.find(c.name); it != there->columns.end())
 				tc = &it->second;
+		if (tc && tc->type != c.type_sql)
+			plan.mismatches.push_back("table " + t.display + " column " + quote_ident(c.name) + " is " + tc->type +
+									  " on the target but " + c.type_sql + " on the source");
 		// a column the target generates is not sent (ensure_tables)
 		if (tc && tc->generated)
 			continue;
 		if (there && !tc && plan.lacking.empty())
 			plan.lacking = "table " + t.display + " lacks column " + quote_ident(c.name) + " on the target";
-		if (tc && tc->type != c.type_sql)
-			plan.mismatches.push_back("table " + t.display + " column " + quote_ident(c.name) + " is " + tc->type +
-									  " on the target but " + c.type_sql + " on the source");
 		source_values.push_back(value_sql("t0", c.name));
 		target_values.push_back(tc ? value_sql("x0", c.name) : "NULL");
 	}
@@ -265,7 +265,7 @@ TablePlan plan_table(const Scope &scope, const TargetCatalog &catalog, size_t in
 		}
 		if (!pending.affected[ai].empty() && where.reachable_on_target && there) {
 			target_cols += ", (SELECT " + digest_sql(key_exprs("x" + std::to_string(where.hop + 1), *a), true) +
-						   target_chain(scope, t, where.hop) + " LIMIT 1)"; // (a damaged copy may hold a parent twice)
+						   target_chain(scope, t, where.hop) + " ORDER BY 1 LIMIT 1)"; // (a damaged copy may hold a parent twice)
 			plan.target_checks.push_back({&pending.affected[ai]});
 		}
 	}
@@ -503,17 +503,26 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 	conn.exec("SET bytea_output = hex");
 	conn.exec("SET lc_monetary = 'C'");
 	// The target's tables are locked together before its snapshot (LOCK
-	// takes none), as pg_dump locks: a run's TRUNCATE of them waits for
-	// this verify, or this verify for the run, never each for the other
-	// table by table (a deadlock), and the snapshot sees no table emptied.
-	TargetCatalog catalog = inspect_target(conn, scope, record_table(scope));
+	// takes none), as pg_dump locks, so that no TRUNCATE or DDL of a run
+	// changes them while they are read: what exists is looked up first,
+	// locked, and looked up again in the snapshot (a run that was adding a
+	// table or column has committed by then), which must find the same
+	// tables.  (A full sync locks in another order: a deadlock between the
+	// two is broken by the target after deadlock_timeout, failing one.)
+	auto present_tables = [&scope](const TargetCatalog &c) {
+		std::string list;
+		for (const auto &t : scope.tables)
+			if (c.tables.count({t.target_schema, t.target_name}))
+				list += (list.empty() ? "" : ", ") + target_table(t);
+		return list;
+	};
+	std::string present = present_tables(inspect_target(conn, scope, record_table(scope)));
 	conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-	std::string present;
-	for (const auto &t : scope.tables)
-		if (catalog.tables.count({t.target_schema, t.target_name}))
-			present += (present.empty() ? "" : ", ") + target_table(t);
 	if (!present.empty())
 		conn.exec("LOCK TABLE " + present + " IN ACCESS SHARE MODE");
+	TargetCatalog catalog = inspect_target(conn, scope, record_table(scope));
+	if (present_tables(catalog) != present)
+		throw Error("40001", "the target's tables changed while the verification started", {}, "Verify again.");
 	std::optional<TargetRecord> record = read_record(conn, scope, catalog, cfg.source_id, config_id, false);
 	// (hashtextextended is PostgreSQL 11's: an older target gets md5)
 	remote::Connection::Rows target_probe = conn.query(has_fast_hash_sql);
