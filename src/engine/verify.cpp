@@ -587,7 +587,7 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 			   "Push it (sunsync_push(" + id + ", wait => true)) and verify again.");
 	else if (!lacking.empty())
 		notice("the next run of configuration " + id + " is a full sync: " + lacking +
-				   "; what the target lacks is counted as found",
+				   "; until then its rows count as missing or differing",
 			   "Push it (sunsync_push(" + id + ", wait => true)) and verify again.");
 	if (why_full.empty() && !why_unsorted.empty())
 		notice(why_unsorted + " of configuration " + id +

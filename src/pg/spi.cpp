@@ -195,8 +195,6 @@ Result Spi::execute(const char *sql, const std::vector<Param> &params, bool keep
 						  : (Datum) 0;
 		}
 		nulls[nargs] = '\0';
-		// read-only statements run in the active snapshot, which is the
-		// latest one when asked
 		// A generic plan is kept for the life of the process and remade
 		// only on invalidation; the queue tables are never analyzed, so a
 		// plan made while they were small would scan them whole as they
@@ -207,6 +205,8 @@ Result Spi::execute(const char *sql, const std::vector<Param> &params, bool keep
 			(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
 									 false);
 		}
+		// (read-only statements run in the active snapshot, which is the
+		// latest one when asked)
 		int rc = plan ? SPI_execute_plan(plan, values, nulls, read_only_, 0)
 					  : SPI_execute_with_args(sql, nargs, types, values, nulls, read_only_, 0);
 		if (generic)
