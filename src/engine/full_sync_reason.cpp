@@ -1,7 +1,7 @@
 #include "engine/full_sync_reason.hpp"
 
 #include "pg/wal_position.hpp"
-#include "scope/capture_triggers.hpp"
+#include "engine/scope_cache.hpp"
 
 namespace sunsync::engine {
 
@@ -39,7 +39,7 @@ std::string why_full_sync(pg::Spi &spi, const pg::Value &settled, bool lost_chan
 		return "changes it had not received may have been pruned (its record is not the one this database last saw)";
 	if (!r.empty() && *r.rows[0][1] == "t")
 		return "the target's record is ahead of this database";
-	if (auto table = scope::table_without_capture(spi))
+	if (auto table = scope_cache::table_without_capture(spi))
 		return "the capture triggers of table " + *table +
 			   " do not see all its writes (missing, disabled, not ENABLE ALWAYS, or a subscription writes to it)";
 	return {};

@@ -6,6 +6,7 @@ extern "C" {
 #include "catalog/pg_class_d.h"
 #include "catalog/pg_inherits.h"
 #include "storage/lmgr.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 }
@@ -15,9 +16,9 @@ namespace sunsync::engine {
 ReadSet relations_to_read(pg::Spi &spi)
 {
 	ReadSet out;
-	auto rows = spi.run("SELECT r.oid, CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = r.oid) "
-						"       THEN r.oid::pg_catalog.regclass::pg_catalog.text END, "
-						"       t.table_name::pg_catalog.text, r.oid = t.table_name::pg_catalog.oid "
+	// (existence and names from the syscache: a subquery over pg_class here
+	// is planned as a hash of all of it, at every run)
+	auto rows = spi.run("SELECT r.oid, t.table_name::pg_catalog.text, r.oid = t.table_name::pg_catalog.oid "
 						"FROM sunsync.tables t, LATERAL ("
 						"  SELECT t.table_name::pg_catalog.oid UNION "
 						"  SELECT (h->>'child_oid')::pg_catalog.oid FROM pg_catalog.jsonb_array_elements(t.path) h UNION "
@@ -25,16 +26,21 @@ ReadSet relations_to_read(pg::Spi &spi)
 						") r(oid)");
 	for (const auto &r : rows.rows) {
 		Oid oid = pg::oid_of(r[0]);
-		bool gone = !r[1] || !pg::guard([oid] { return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(oid)); });
-		if (gone && *r[3] == "t") // the registered table itself, dropped just now
+		std::optional<std::string> name = pg::guard([oid]() -> std::optional<std::string> {
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(oid)))
+				return std::nullopt;
+			return std::string(DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(oid))));
+		});
+		bool gone = !name;
+		if (gone && *r[2] == "t") // the registered table itself, dropped just now
 			pg::raise("42P01", "a registered table (OID " + std::to_string(oid) +
 								 ") was dropped while its rows were about to be read",
 					  {}, "Push (or verify) again: the tables that exist then are read.");
 		if (gone)
-			pg::raise("42P01", "the path of table " + r[2].value_or("?") + " crosses a table that was dropped",
+			pg::raise("42P01", "the path of table " + r[1].value_or("?") + " crosses a table that was dropped",
 					  "The table with OID " + std::to_string(oid) + " no longer exists.",
 					  "Register the table again with sunsync_add_table, or remove it with sunsync_remove_table.");
-		out[oid] = *r[1];
+		out[oid] = *name;
 	}
 	return out;
 }

@@ -49,7 +49,7 @@ void load_columns_and_keys(pg::Spi &spi, TableSpec &t, const std::set<std::strin
 		if (skip.count(*c[0]))
 			continue;
 		TargetType type = types.map(to_oid(c[1]), std::stoi(*c[2]));
-		t.columns.push_back({*c[0], type.sql, *c[3] == "t", type.binary_ok, to_oid(c[1])});
+		t.columns.push_back({*c[0], type.sql, *c[3] == "t", type.binary_ok, to_oid(c[1]), std::stoi(*c[2])});
 		t.binary = t.binary && type.binary_ok;
 	}
 	for (const auto &c : spi.run("SELECT a.attname FROM pg_constraint c, "
@@ -200,7 +200,7 @@ void find_ancestors(Scope &scope)
 
 } // namespace
 
-Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema)
+Scope load_scope_for_any_owner(pg::Spi &spi, const std::string &target_schema)
 {
 	auto root_row = spi.run("SELECT root_table::oid, owner_expr, set_by::oid, "
 							"EXISTS (SELECT FROM pg_catalog.pg_roles WHERE oid = set_by) FROM sunsync.root");
@@ -251,16 +251,13 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 		t.path_key = first_hop_key(hops);
 
 		// the scoped rows: joined hop by hop up to the root, filtered on the owner
-		scope::OwnerExpr owner_of_row;
 		{
 			// planning folds immutable functions: only with the author's rights
 			pg::AsRole as_author(author);
-			owner_of_row = scope::check_owner_expr(root, owner_expr, "t" + std::to_string(hops.size()));
+			t.owner_of_row = scope::check_owner_expr(root, owner_expr, "t" + std::to_string(hops.size()));
 		}
 		t.source = from_item(t.oid, "t0");
 		t.joins = joins_to_root(hops);
-		t.owner_filter = scope::owner_filter(owner_of_row, owner);
-		t.from_sql = " FROM " + t.source + t.joins + " WHERE " + t.owner_filter;
 		scope.tables.push_back(std::move(t));
 	}
 	for (auto &[oid, e] : types.enums)
@@ -271,8 +268,51 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 			e.labels.push_back(*l[0]);
 	scope.enums = std::move(types.enums);
 	scope.types = std::move(types.types);
+	scope.user_types = std::move(types.user_types);
+	scope.type_relations = std::move(types.type_relations);
 	keep_valid_path_keys(scope);
 	find_ancestors(scope);
+	return scope;
+}
+
+void filter_by_owner(Scope &scope, const std::string &owner)
+{
+	for (auto &t : scope.tables) {
+		t.owner_filter = scope::owner_filter(t.owner_of_row, owner);
+		t.from_sql = " FROM " + t.source + t.joins + " WHERE " + t.owner_filter;
+	}
+}
+
+Scope for_target_schema(const Scope &scope, const std::string &target_schema)
+{
+	Scope out = scope;
+	out.target_schema = target_schema;
+	TypeMap types(target_schema);
+	for (auto &t : out.tables) {
+		if (!target_schema.empty())
+			t.target_schema = target_schema;
+		t.binary = true;
+		for (auto &c : t.columns) {
+			TargetType type = types.map(c.type, c.typmod);
+			c.type_sql = type.sql;
+			c.binary_ok = type.binary_ok;
+			t.binary = t.binary && type.binary_ok;
+		}
+	}
+	out.enums = std::move(types.enums);
+	for (auto &[oid, e] : out.enums)
+		if (auto it = scope.enums.find(oid); it != scope.enums.end())
+			e.labels = it->second.labels;
+	out.types = std::move(types.types);
+	out.user_types = std::move(types.user_types);
+	out.type_relations = std::move(types.type_relations);
+	return out;
+}
+
+Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema)
+{
+	Scope scope = load_scope_for_any_owner(spi, target_schema);
+	filter_by_owner(scope, owner);
 	return scope;
 }
 

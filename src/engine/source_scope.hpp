@@ -5,9 +5,11 @@
 
 #include "engine/type_map.hpp"
 #include "pg/spi.hpp"
+#include "scope/owner_expr.hpp"
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@ struct ColumnSpec {
 	bool not_null = false;
 	bool binary_ok = true;
 	Oid type = InvalidOid; // on the source
+	int32 typmod = -1;
 };
 
 // One hop of a table's path: child columns (of the table, or of the parent
@@ -54,6 +57,7 @@ struct TableSpec {
 	std::string from_sql; // " FROM ... JOIN ... WHERE <owner filter>", over alias t0
 	std::string source;       // "ONLY schema.table t0"
 	std::string joins;        // " JOIN ... ON ..." up to the root
+	scope::OwnerExpr owner_of_row; // owner_expr over the root's alias
 	std::string owner_filter; // over the root's alias
 	bool binary = true;
 	// the path: hops[k] joins alias t<k> to t<k+1>; the root is t<hops.size()>
@@ -77,10 +81,23 @@ struct Scope {
 	std::vector<TableSpec> tables; // parents first
 	std::map<Oid, EnumSpec> enums;
 	std::vector<TypeSpec> types; // composite and range types, dependencies first
+	// what it was read from besides the tables and their paths: the
+	// user-defined types its columns use, and the relations of those that
+	// are composite (for the run worker's cache, engine/scope_cache.hpp)
+	std::set<Oid> user_types, type_relations;
 };
 
 // target_schema: the config's, or empty to keep each source schema.
 Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema);
+
+// The same in steps: everything but the owner's filter, then the filter (a
+// scope read once serves the runs of every owner); and a scope read for
+// no target schema (each table in its source schema) made that of a
+// target schema (from the syscache alone, no query: a scope read once
+// serves every target schema).
+Scope load_scope_for_any_owner(pg::Spi &spi, const std::string &target_schema);
+void filter_by_owner(Scope &scope, const std::string &owner);
+Scope for_target_schema(const Scope &scope, const std::string &target_schema);
 
 // The owner's rows of the table, its columns in order (those the target
 // takes: ensure_tables leaves out columns generated on the target).

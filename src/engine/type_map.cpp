@@ -90,6 +90,11 @@ std::string TypeMap::qualified_target_name(Oid type)
 TargetType TypeMap::map(Oid type, int32 typmod)
 {
 	TypeFacts f = facts_of(type, typmod);
+	for (Oid t : {type, f.base, f.elem})
+		if (t >= FirstNormalObjectId)
+			user_types.insert(t);
+	if (f.base >= FirstNormalObjectId && f.kind == TYPTYPE_COMPOSITE)
+		type_relations.insert(f.relid);
 	if (OidIsValid(f.elem)) {
 		// an array: its binary form names the element type, which must be a
 		// built-in type and not a domain for the target to read it

@@ -10,6 +10,7 @@
 #include "pg/postgres.hpp"
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,9 @@ public:
 
 	std::map<Oid, EnumSpec> enums; // labels left for the caller to read
 	std::vector<TypeSpec> types; // dependencies before the types that use them
+	// every user-defined type met (domains and array types included), and
+	// the relation of each composite one: what a mapping depends on
+	std::set<Oid> user_types, type_relations;
 
 private:
 	std::string qualified_target_name(Oid type);

@@ -198,12 +198,14 @@ Result Spi::execute(const char *sql, const std::vector<Param> &params, bool keep
 		// A generic plan is kept for the life of the process and remade
 		// only on invalidation; the queue tables are never analyzed, so a
 		// plan made while they were small would scan them whole as they
-		// grow.  It is planned (and remade) without sequential scans.
+		// grow.  It is planned (and remade) without sequential scans, and
+		// without JIT (a table with no index to use is scanned all the
+		// same, at a cost beyond jit_above_cost).
 		int nest = -1;
 		if (generic) {
 			nest = NewGUCNestLevel();
-			(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-									 false);
+			for (const char *name : {"enable_seqscan", "jit"})
+				(void) set_config_option(name, "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		}
 		// (read-only statements run in the active snapshot, which is the
 		// latest one when asked)

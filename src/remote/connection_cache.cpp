@@ -44,16 +44,21 @@ void ConnectionCache::keep(int64 config_id, std::unique_ptr<Connection> conn)
 	// a configuration whose URL changed (a new password) lets its old
 	// connection go, unless another configuration here still uses it
 	auto prev = served_.find(config_id);
+	bool let_go = false;
 	if (prev != served_.end() && prev->second.first != key) {
 		std::string old = prev->second.first;
 		served_.erase(prev);
 		bool shared = std::any_of(served_.begin(), served_.end(),
 								  [&](const auto &s) { return s.second.first == old; });
 		if (!shared)
-			kept_.erase(old);
+			let_go = kept_.erase(old) > 0;
 	}
 	kept_[key] = Kept{std::move(conn), now};
 	served_[config_id] = {key, now};
+	recent_.erase(std::remove(recent_.begin(), recent_.end(), config_id), recent_.end());
+	recent_.insert(recent_.begin(), config_id);
+	if (recent_.size() > max_recent)
+		recent_.pop_back();
 	// the least recently used go first
 	while (static_cast<int>(kept_.size()) > sunsync_max_idle_connections) {
 		auto oldest = kept_.begin();
@@ -61,8 +66,11 @@ void ConnectionCache::keep(int64 config_id, std::unique_ptr<Connection> conn)
 			if (it->second.last_used < oldest->second.last_used)
 				oldest = it;
 		kept_.erase(oldest);
+		let_go = true;
 	}
-	forget_unkept();
+	// (a walk over every configuration served: only when one may be gone)
+	if (let_go)
+		forget_unkept();
 }
 
 long ConnectionCache::close_idle(long idle_ms)
@@ -94,15 +102,16 @@ void ConnectionCache::forget_unkept()
 	}
 }
 
-std::vector<int64> ConnectionCache::configs() const
+std::vector<int64> ConnectionCache::configs(size_t limit) const
 {
-	std::vector<std::pair<TimestampTz, int64>> by_use;
-	for (const auto &[id, served] : served_)
-		by_use.emplace_back(served.second, id);
-	std::sort(by_use.rbegin(), by_use.rend());
 	std::vector<int64> out;
-	for (const auto &[used, id] : by_use)
-		out.push_back(id);
+	for (int64 id : recent_) {
+		if (out.size() >= limit)
+			break;
+		auto served = served_.find(id);
+		if (served != served_.end() && kept_.count(served->second.first))
+			out.push_back(id);
+	}
 	return out;
 }
 

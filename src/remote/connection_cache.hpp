@@ -38,11 +38,12 @@ public:
 	{
 		kept_.clear();
 		served_.clear();
+		recent_.clear();
 	}
 	// The configurations whose last run here left its connection kept, most
-	// recently used first (for the launcher, which gives their runs to this
-	// worker when it can).
-	std::vector<int64> configs() const;
+	// recently used first, at most limit (for the launcher, which gives
+	// their runs to this worker when it can).
+	std::vector<int64> configs(size_t limit) const;
 
 private:
 	void forget_unkept();
@@ -55,6 +56,10 @@ private:
 	std::map<std::string, Kept> kept_;
 	// config id -> (cache_key of its last kept connection, when)
 	std::map<int64, std::pair<std::string, TimestampTz>> served_;
+	// the configurations last served, newest first: configs() reads these
+	// (not every configuration served: it runs after every run)
+	static constexpr size_t max_recent = 64;
+	std::vector<int64> recent_;
 };
 
 } // namespace sunsync::remote

@@ -164,22 +164,26 @@ void sync_capture_triggers(pg::Spi &spi)
 	}
 }
 
-std::optional<std::string> table_without_capture(pg::Spi &spi)
+std::optional<std::string> table_without_capture(pg::Spi &spi, std::vector<Oid> *checked)
 {
 	std::string fn = std::to_string(capture_function());
 	pg::CatalogOwnerScope as_owner;
-	auto r = spi.run(("SELECT s.regclass FROM (" + std::string(scope_relations_sql) +
-					  ") s(oid, regclass) WHERE (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t "
+	// every relation of the scope, those without capture first
+	auto r = spi.run(("SELECT s.oid, s.regclass, (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t "
 					  "WHERE t.tgrelid = s.oid AND t.tgfoid = $1::pg_catalog.oid AND t.tgenabled = 'A' "
 					  "AND t.tgname LIKE 'sunsync\\_capture\\_%') < 4 "
 					  // a subscription's apply worker fires row triggers only:
 					  // what it writes into a table is never captured
-					  "OR EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r WHERE r.srrelid = s.oid) LIMIT 1")
+					  "OR EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r WHERE r.srrelid = s.oid) AS uncaptured "
+					  "FROM (" + std::string(scope_relations_sql) + ") s(oid, regclass) ORDER BY uncaptured DESC, s.regclass")
 						 .c_str(),
 					 {fn});
-	if (r.empty())
+	if (checked)
+		for (const auto &row : r.rows)
+			checked->push_back(pg::oid_of(row[0]));
+	if (r.empty() || *r.rows[0][2] != "t")
 		return std::nullopt;
-	return r.rows[0][0];
+	return r.rows[0][1];
 }
 
 void scope_changed(pg::Spi &spi)

@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sunsync::scope {
 
@@ -22,8 +23,9 @@ bool syncing_capture_triggers();
 
 // A table of the scope whose four capture triggers are not all there and
 // enabled ALWAYS (ALTER TABLE ... DISABLE TRIGGER): changes to it may be missing
-// from the queue, and only a full sync is exact.
-std::optional<std::string> table_without_capture(pg::Spi &spi);
+// from the queue, and only a full sync is exact.  checked: where to add
+// every relation looked at (partitions included).
+std::optional<std::string> table_without_capture(pg::Spi &spi, std::vector<Oid> *checked = nullptr);
 
 // Every change of scope: a new version (a target recorded under another
 // gets a full sync), and every backend rebuilds its capture scope.

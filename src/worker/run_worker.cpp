@@ -11,6 +11,7 @@
 // the slot and wakes the database's worker, which marks the run FAILED in
 // sunsync's tables.
 #include "engine/run.hpp"
+#include "engine/scope_cache.hpp"
 #include "pg/guard.hpp"
 #include "remote/connection_cache.hpp"
 #include "worker/shared_state.hpp"
@@ -93,7 +94,7 @@ void finish_run(bool ok, const char *sqlstate, const char *error, const char *hi
 // Tells the launcher which configurations' connections are kept here.
 void publish_cached(const remote::ConnectionCache &cache)
 {
-	std::vector<int64> ids = cache.configs(); // most recently used first
+	std::vector<int64> ids = cache.configs(shm::max_cached_configs); // most recently used first
 	shm::Locked lock(LW_EXCLUSIVE);
 	shm::RunSlot &slot = shm::shared()->slots[my_slot];
 	slot.ncached = std::min<int>(static_cast<int>(ids.size()), shm::max_cached_configs);
@@ -172,9 +173,9 @@ int64 next_run(remote::ConnectionCache &cache)
 				return 0;
 			}
 		}
-		size_t before = cache.configs().size();
+		std::vector<int64> before = cache.configs(shm::max_cached_configs);
 		long next_close = cache.close_idle(connection_idle_ms);
-		if (cache.configs().size() != before)
+		if (cache.configs(shm::max_cached_configs) != before)
 			publish_cached(cache);
 		long wait = idle_exit_ms - static_cast<long>((GetCurrentTimestamp() - idle_since) / 1000);
 		if (next_close >= 0)
@@ -190,6 +191,7 @@ int64 next_run(remote::ConnectionCache &cache)
 
 void serve_runs(int64 first_config)
 {
+	engine::scope_cache::enable();
 	remote::ConnectionCache cache;
 	// the exit callback closes them when a FATAL ends the process here
 	struct Published {

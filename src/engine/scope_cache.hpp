@@ -1,0 +1,50 @@
+// What a run worker's runs read of the scope, kept from one run to the
+// next: the relations to lock, the queue's tables, whether every table's
+// capture triggers see its writes, and the scope itself (per target
+// schema; the owner's filter is added per run).  Read afresh, they cost a
+// run more than shipping its rows: a dozen catalog queries, some growing
+// with the catalog (pg_class, pg_trigger).  They change only with DDL or
+// with sunsync's own scope calls, so a worker keeps them until
+//  - a relcache invalidation names a relation they were read from (a
+//    column, key, trigger, privilege, rename, partition, ANALYZE or VACUUM
+//    of it), or all relations (a cache reset);
+//  - a syscache invalidation names a user type they use, or any schema,
+//    role, function, enum label or subscription table;
+//  - the rows of sunsync.root and sunsync.tables are not the ones they were
+//    read from (their ctid and xmin, read in each run's own snapshot: a
+//    restore or any write there, whether it sent invalidations or not);
+//  - a run fails.
+// A run takes in invalidations when it locks the tables it reads (no DDL
+// on them can commit between those locks and its snapshot) and once more
+// just after its snapshot.  Elsewhere (sunsync_verify, in a backend) these
+// read afresh every time.
+#pragma once
+
+#include "engine/read_locks.hpp"
+#include "engine/source_scope.hpp"
+#include "pg/spi.hpp"
+
+#include <optional>
+#include <string>
+
+namespace sunsync::engine::scope_cache {
+
+// In the run worker, once: registers the invalidation callbacks.
+void enable();
+
+// After a failed run: nothing kept is trusted.
+void forget();
+
+// What the run's snapshot says of sunsync.root.
+struct Root {
+	int64 scope_version = 0;
+	Oid set_by = InvalidOid;
+};
+Root root(pg::Spi &spi);
+
+ReadSet relations_to_read(pg::Spi &spi);
+ReadSet queue_relations(pg::Spi &spi);
+std::optional<std::string> table_without_capture(pg::Spi &spi);
+Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &target_schema);
+
+} // namespace sunsync::engine::scope_cache

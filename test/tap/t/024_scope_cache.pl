@@ -1,0 +1,120 @@
+# A run worker keeps what it read of the scope from one run to the next
+# (engine/scope_cache.hpp), and lets go of it whenever it may have changed:
+# runs back to back do not read the scope's catalog again, and each push
+# after a change made between runs by a plain role ships what the change
+# asks for: a column added, a column renamed (a stale scope would select
+# the old name and fail), a privilege revoked and granted again, a capture
+# trigger disabled (a full sync) and enabled again, an enum label added and
+# used (by two owners, one of them in a target schema).
+use strict;
+use warnings;
+use lib "$ENV{SUNSYNC_ROOT}/test/tap/lib";
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use SunsyncTest;
+use Test::More;
+
+# pg_stat_statements counts the catalog queries a run makes (nested ones too)
+my $source = new_source('cache_source', "shared_preload_libraries = 'sunsync, pg_stat_statements'",
+	'pg_stat_statements.track = all');
+my $target = new_target('cache_target');
+target_login($target, 'fam', 'Tgt-S3cret', 'fam1');
+app_role($source, 'app', 'owner_role');
+$source->safe_psql('app', q{
+	CREATE EXTENSION pg_stat_statements;
+	SET ROLE owner_role;
+	CREATE TYPE mood AS ENUM ('calm', 'busy');
+	CREATE TABLE parents (id int PRIMARY KEY, name text);
+	CREATE TABLE kids (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parents, score int, m mood);
+	CREATE INDEX ON kids (parent_id);
+	INSERT INTO parents VALUES (1, 'one'), (2, 'two');
+	INSERT INTO kids SELECT k, 1 + k % 2, k, 'calm' FROM generate_series(1, 40) k;
+	SELECT sunsync_set_root('parents', 'id');
+	SELECT sunsync_add_table('kids');
+});
+my $id = $source->safe_psql('app',
+	"SELECT sunsync_create_config(1, '" . target_url($target, 'fam', 'Tgt-S3cret', 'fam1') . "')");
+
+sub exact
+{
+	my ($label) = @_;
+	my $cols = $source->safe_psql('app', q{SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
+		FROM pg_attribute WHERE attrelid = 'kids'::regclass AND attnum > 0 AND NOT attisdropped});
+	is(rows_digest($target, 'fam1', "SELECT $cols FROM public.kids"),
+		rows_digest($source, 'app', "SELECT $cols FROM public.kids WHERE parent_id = 1"),
+		"$label: the copy of kids is exact");
+}
+
+sub as_owner { $source->safe_psql('app', "SET ROLE owner_role; $_[0]"); }
+
+# how often runs read the scope so far: the columns of a table, the
+# capture triggers (queries only runs make)
+sub scope_reads
+{
+	return $source->safe_psql('app', q{SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+		WHERE query LIKE 'SELECT attname, atttypid, atttypmod, attnotnull FROM pg_attribute WHERE attrelid = $1::oid%'
+		   OR query LIKE '%(SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = s.oid%'});
+}
+
+# the second owner's copy in a target schema of its own (types too)
+my $id2 = $source->safe_psql('app', "SELECT sunsync_create_config(2, '"
+	  . target_url($target, 'fam', 'Tgt-S3cret', 'fam1') . "', target_schema => 'second')");
+push_ok($source, 'app', $id, 'full', 'first push');
+exact('first push');
+push_ok($source, 'app', $id2, 'full', 'first push into a target schema');
+
+# runs back to back: the scope is kept
+as_owner('UPDATE kids SET score = score + 1 WHERE id = 2');
+push_ok($source, 'app', $id, 'incremental', 'second push');
+my $reads = scope_reads();
+ok($reads >= 3, "(the first run read the scope: $reads queries)");
+# (pushes only: a backend that writes to kids reads its triggers)
+push_ok($source, 'app', $id, 'incremental', "unchanged scope, push $_") for 1 .. 3;
+is(scope_reads(), $reads, 'three runs with nothing changed do not read the scope again');
+exact('after runs that kept the scope');
+
+as_owner(q{ALTER TABLE kids ADD COLUMN note text DEFAULT 'n'; UPDATE kids SET note = 'added' WHERE id = 4});
+push_ok($source, 'app', $id, 'full', 'a column added');
+exact('a column added');
+
+as_owner('ALTER TABLE kids RENAME COLUMN score TO points; UPDATE kids SET points = 0 WHERE id = 6');
+push_ok($source, 'app', $id, 'full', 'a column renamed');
+exact('a column renamed');
+
+as_owner('UPDATE kids SET points = 1 WHERE id = 8; REVOKE SELECT ON kids FROM owner_role');
+my ($rc, $out, $err) = $source->psql('app', "SELECT sunsync_push($id, wait => true)");
+like($err, qr/permission denied for table kids/,
+	'with SELECT on kids revoked from the role that set the root (its owner), the push fails');
+is($source->safe_psql('app', "SELECT status FROM sunsync_configs WHERE id = $id"), 'FAILED', '(FAILED)');
+as_owner('GRANT SELECT ON kids TO owner_role');
+push_ok($source, 'app', $id, 'incremental', 'the privilege granted again');
+exact('the privilege granted again');
+
+as_owner('ALTER TABLE kids DISABLE TRIGGER sunsync_capture_update; UPDATE kids SET points = 2 WHERE id = 10');
+push_ok($source, 'app', $id, 'full', 'a capture trigger disabled: a full sync');
+like(slurp_file($source->logfile), qr/full sync: (the scope changed|the capture triggers of table kids)/,
+	'(for the reason that it was disabled)');
+exact('a capture trigger disabled');
+as_owner('ALTER TABLE kids ENABLE ALWAYS TRIGGER sunsync_capture_update; UPDATE kids SET points = 3 WHERE id = 12');
+push_ok($source, 'app', $id, 'full', 'enabled again (a new scope version: a full sync)');
+exact('the trigger enabled again');
+push_ok($source, 'app', $id2, 'full', 'the other owner, after the new scope versions');
+
+as_owner(q{ALTER TYPE mood ADD VALUE 'sleepy'});
+as_owner(q{UPDATE kids SET m = 'sleepy' WHERE id = 14});
+push_ok($source, 'app', $id, 'incremental', 'an enum label added and used');
+exact('an enum label added');
+is($target->safe_psql('fam1', q{SELECT m FROM public.kids WHERE id = 14}), 'sleepy', 'the new label arrived');
+as_owner(q{UPDATE kids SET m = 'sleepy' WHERE id = 15});
+push_ok($source, 'app', $id2, 'incremental', 'the label used by the other owner');
+is($target->safe_psql('fam1', q{SELECT m, pg_typeof(m)::regtype FROM second.kids WHERE id = 15}), 'sleepy|second.mood',
+	'arrived in its target schema, with the type there');
+
+# and kept again once nothing changes
+as_owner('UPDATE kids SET points = 4 WHERE id = 16');
+push_ok($source, 'app', $id, 'incremental', 'after the changes');
+$reads = scope_reads();
+push_ok($source, 'app', $id, 'incremental', 'after the changes, again');
+is(scope_reads(), $reads, 'the scope is kept again');
+exact('at the end');
+done_testing();
