@@ -24,7 +24,12 @@ cluster_start scale-source 55510 trust "shared_preload_libraries = 'sunsync'" "s
 cluster_start scale-target 55511 trust "shared_buffers = 512MB" "max_wal_size = 4GB" "max_connections = 400" ${EXTRA_TARGET_CONF:+"$EXTRA_TARGET_CONF"}
 work=$(mktemp -d)
 chmod 777 "$work"
-cleanup() { [ -n "${KEEP:-}" ] || { cluster_stop scale-source; cluster_stop scale-target; }; [ -n "${KEEP:-}" ] && cp "$work/samples" /tmp/scale-samples.txt; rm -rf "$work"; }
+# KEEP=1: the clusters stay up, and the samples are kept in /tmp/scale-samples.txt
+cleanup() {
+	if [ -n "${KEEP:-}" ]; then cp "$work/samples" /tmp/scale-samples.txt 2>/dev/null || true
+	else cluster_stop scale-source; cluster_stop scale-target; fi
+	rm -rf "$work"
+}
 trap cleanup EXIT
 cluster_psql scale-source -qc "CREATE DATABASE app"
 for d in $(seq "$DBS"); do cluster_psql scale-target -qc "CREATE DATABASE t$d"; done

@@ -33,7 +33,6 @@ extern "C" {
 #include "commands/extension.h"
 #include "mb/pg_wchar.h"
 #include "utils/guc.h"
-#include "utils/inval.h"
 #include "utils/snapmgr.h"
 }
 
@@ -70,31 +69,34 @@ void in_transaction(bool snapshot_read, F &&f, B &&before_snapshot = [] {})
 		// qualified names in format_type() and no search_path surprises
 		set_config_option("search_path", "pg_catalog", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 						  true, 0, false);
-		// sunsync's own rows (its configuration, the history), found by
-		// their keys: plans kept for the life of the worker, made while
-		// the statistics still said the history was empty, scanned all of
-		// it at every run (1.8 ms a run after a minute).  Not where the
-		// tenant's rows are read: that is the snapshot's transaction.  (A
-		// table with no index to use is scanned all the same, at a cost
-		// that would pass jit_above_cost: no JIT for these.)
-		if (!snapshot_read)
-			for (const char *name : {"enable_seqscan", "jit"})
-				set_config_option(name, "off", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	});
 	// no lock wait of a run is unbounded (a session that holds sunsync's
 	// rows and waits for this run would otherwise wait forever)
 	set_lock_timeout();
 	before_snapshot();
-	pg::guard([] {
-		PushActiveSnapshot(GetTransactionSnapshot());
-		// what committed before the snapshot has (nearly always) sent its
-		// invalidations: the worker's scope cache takes them in now
-		AcceptInvalidationMessages();
-	});
+	pg::guard([] { PushActiveSnapshot(GetTransactionSnapshot()); });
+	if (snapshot_read)
+		scope_cache::snapshot_taken();
 	f();
 	pg::guard([] {
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+	});
+}
+
+// For the rest of a transaction that reads and writes only sunsync's own
+// rows (its configuration, the history, the registered tables), found by
+// their keys: their plans are kept for the life of the worker, and one made
+// while the statistics still said the history was empty scanned all of it
+// at every run (1.8 ms a run after a minute).  No JIT either: a table with
+// no index to use is scanned all the same, at a cost beyond jit_above_cost.
+// Not for a transaction where tenant code may run (the rows' reads, a
+// restored scope adopted, the settle wait).
+void plan_for_bookkeeping()
+{
+	pg::guard([] {
+		for (const char *name : {"enable_seqscan", "jit"})
+			set_config_option(name, "off", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	});
 }
 
@@ -115,6 +117,7 @@ std::string start_run(const std::string &id, Config &cfg)
 {
 	std::string run_id;
 	in_transaction(false, [&] {
+		plan_for_bookkeeping();
 		pg::Spi spi;
 		require_catalog_version(spi);
 		auto row = spi.run("SELECT owner, target_url_sealed, coalesce(target_schema, ''), "
@@ -159,6 +162,7 @@ void in_locked_snapshot(ReadSet &reads, F &&f)
 {
 	ReadSet queue;
 	in_transaction(false, [&] {
+		plan_for_bookkeeping();
 		pg::Spi spi;
 		reads = scope_cache::relations_to_read(spi);
 		queue = scope_cache::queue_relations(spi);
@@ -284,6 +288,7 @@ Attempt run_in_snapshot(pg::Spi &spi, remote::Connection &conn, shm::RunSlot *sl
 void record_success(const std::string &id, const std::string &run_id, const Attempt &a)
 {
 	in_transaction(false, [&] {
+		plan_for_bookkeeping();
 		pg::Spi spi;
 		// a full sync covers what the queue dropped before it only if its
 		// snapshot saw every transaction that wrote there (the queue may
@@ -309,6 +314,7 @@ void record_failure(const std::string &id, const std::string &run_id, RunOutcome
 				AbortCurrentTransaction();
 		});
 		in_transaction(false, [&] {
+			plan_for_bookkeeping();
 			pg::Spi spi;
 			if (!run_id.empty())
 				spi.run("UPDATE sunsync.history SET status = 'FAILED', finished_at = clock_timestamp(), "

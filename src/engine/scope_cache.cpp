@@ -17,10 +17,6 @@ namespace sunsync::engine::scope_cache {
 
 namespace {
 
-// target schemas whose scope is kept (a thousand tenants, each in a
-// target_schema of its own, are a thousand; beyond this all are let go)
-constexpr size_t max_scopes = 4096;
-
 // sunsync.root, and the row versions of it and of sunsync.tables
 const char *const root_sql =
 	"SELECT r.scope_version, r.set_by::pg_catalog.oid, r.ctid::pg_catalog.text || ':' || r.xmin::pg_catalog.text "
@@ -32,7 +28,6 @@ struct Kept {
 	std::optional<ReadSet> reads, queue;
 	std::optional<std::optional<std::string>> uncaptured;
 	std::optional<Scope> base; // for no target schema, without owner filters
-	std::map<std::string, Scope> scopes; // made of it, by target schema
 	// what they were read from
 	std::set<Oid> relations;
 	std::set<uint32> type_hashes;
@@ -46,29 +41,57 @@ struct Seen {
 };
 
 bool enabled = false;
-// an invalidation came that may concern what is kept; set by the callbacks,
-// which do nothing else (they run inside catalog access, perhaps while a
-// caller holds a reference into what is kept)
+// The callbacks only count and set flags: they run inside catalog access,
+// perhaps while a caller holds a reference into what is kept.
+// An invalidation came that may concern what is kept.
 bool stale = false;
-// something is being read: whatever it depends on is not known yet, so
-// every invalidation counts
+// Something is being read: whatever it depends on is not known yet, so
+// every invalidation counts.
 bool building = false;
+// Every invalidation taken in, of anything.  What a run reads in its
+// snapshot is kept only if none came after the snapshot was taken: one
+// may announce a commit that the snapshot does not see (a trigger
+// disabled, a subscription's table added: changes that take no lock the
+// run's locks would wait for), and what was read would then be kept as if
+// it were the latest.
+uint64 invalidations = 0;
+LocalTransactionId snapshot_transaction = InvalidLocalTransactionId;
+uint64 invalidations_at_snapshot = 0;
 Kept kept;
 Seen seen;
 
 void on_relcache(Datum, Oid relid)
 {
+	invalidations++;
 	if (building || relid == InvalidOid || kept.relations.count(relid))
 		stale = true;
 }
 
 void on_type(Datum, int, uint32 hash)
 {
+	invalidations++;
 	if (building || hash == 0 || kept.type_hashes.count(hash))
 		stale = true;
 }
 
-void on_any(Datum, int, uint32) { stale = true; }
+void on_any(Datum, int, uint32)
+{
+	invalidations++;
+	stale = true;
+}
+
+LocalTransactionId current_transaction()
+{
+	return pg::guard([] { return MyProc->lxid; });
+}
+
+// Whether what was just read may be kept for later runs.
+bool may_keep()
+{
+	if (stale)
+		return false;
+	return current_transaction() != snapshot_transaction || invalidations == invalidations_at_snapshot;
+}
 
 Seen read_root(pg::Spi &spi)
 {
@@ -87,7 +110,7 @@ Seen read_root(pg::Spi &spi)
 // sunsync.root and sunsync.tables are not as they were.
 void refresh(pg::Spi &spi)
 {
-	LocalTransactionId now = pg::guard([] { return MyProc->lxid; });
+	LocalTransactionId now = current_transaction();
 	if (seen.transaction != now) {
 		seen = read_root(spi);
 		seen.transaction = now;
@@ -100,7 +123,7 @@ void refresh(pg::Spi &spi)
 }
 
 // f(), with every invalidation meanwhile counted; whether to keep what it
-// read is then !stale.
+// read is then may_keep().
 template <typename F>
 auto build(F &&f)
 {
@@ -139,6 +162,17 @@ void enable()
 
 void forget() { stale = true; }
 
+void snapshot_taken()
+{
+	if (!enabled)
+		return;
+	snapshot_transaction = current_transaction();
+	invalidations_at_snapshot = invalidations;
+	// what committed before the snapshot has (nearly always) sent its
+	// invalidations: taken in now, what they concern is read afresh
+	pg::guard([] { AcceptInvalidationMessages(); });
+}
+
 Root root(pg::Spi &spi)
 {
 	std::optional<Root> r;
@@ -164,7 +198,7 @@ ReadSet kept_relations(pg::Spi &spi, std::optional<ReadSet> Kept::*slot, ReadSet
 	if (kept.*slot)
 		return *(kept.*slot);
 	ReadSet set = build([&] { return read(spi); });
-	if (!stale) {
+	if (may_keep()) {
 		for (const auto &[oid, name] : set)
 			kept.relations.insert(oid);
 		kept.*slot = set;
@@ -187,7 +221,7 @@ std::optional<std::string> table_without_capture(pg::Spi &spi)
 		return *kept.uncaptured;
 	std::vector<Oid> checked;
 	std::optional<std::string> table = build([&] { return scope::table_without_capture(spi, &checked); });
-	if (!stale) {
+	if (may_keep()) {
 		kept.relations.insert(checked.begin(), checked.end());
 		kept.uncaptured = table;
 	}
@@ -199,35 +233,31 @@ Scope load_scope(pg::Spi &spi, const std::string &owner, const std::string &targ
 	if (!enabled)
 		return engine::load_scope(spi, owner, target_schema);
 	refresh(spi);
-	if (!kept.base) {
+	std::optional<Scope> read;
+	const Scope *base = kept.base ? &*kept.base : nullptr;
+	if (!base) {
 		std::set<uint32> hashes;
-		Scope base = build([&] {
+		read = build([&] {
 			Scope s = load_scope_for_any_owner(spi, "");
 			hashes = type_hashes(s.user_types);
 			return s;
 		});
-		if (stale) {
-			// read in this snapshot all the same: good for this run
-			Scope scope = for_target_schema(base, target_schema);
-			filter_by_owner(scope, owner);
-			return scope;
+		base = &*read;
+		if (may_keep()) {
+			for (const auto &t : read->tables) {
+				kept.relations.insert(t.oid);
+				for (const auto &h : t.hops)
+					kept.relations.insert(h.parent);
+			}
+			kept.relations.insert(read->type_relations.begin(), read->type_relations.end());
+			kept.type_hashes.insert(hashes.begin(), hashes.end());
+			kept.base = std::move(read);
+			base = &*kept.base;
 		}
-		for (const auto &t : base.tables) {
-			kept.relations.insert(t.oid);
-			for (const auto &h : t.hops)
-				kept.relations.insert(h.parent);
-		}
-		kept.relations.insert(base.type_relations.begin(), base.type_relations.end());
-		kept.type_hashes.insert(hashes.begin(), hashes.end());
-		kept.base = std::move(base);
 	}
-	auto it = kept.scopes.find(target_schema);
-	if (it == kept.scopes.end()) {
-		if (kept.scopes.size() >= max_scopes)
-			kept.scopes.clear();
-		it = kept.scopes.emplace(target_schema, for_target_schema(*kept.base, target_schema)).first;
-	}
-	Scope scope = it->second;
+	// (per target schema only the type names differ, made again from the
+	// syscache: nothing is kept per target schema, however many there are)
+	Scope scope = target_schema.empty() ? *base : for_target_schema(*base, target_schema);
 	filter_by_owner(scope, owner);
 	return scope;
 }

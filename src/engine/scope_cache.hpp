@@ -14,10 +14,14 @@
 //    read from (their ctid and xmin, read in each run's own snapshot: a
 //    restore or any write there, whether it sent invalidations or not);
 //  - a run fails.
-// A run takes in invalidations when it locks the tables it reads (no DDL
-// on them can commit between those locks and its snapshot) and once more
-// just after its snapshot.  Elsewhere (sunsync_verify, in a backend) these
-// read afresh every time.
+// A run takes in invalidations when it locks the tables it reads and once
+// more just after its snapshot, and keeps what it read in that snapshot
+// only if no invalidation at all came after it: DDL that conflicts with
+// none of the run's locks (a trigger enabled or disabled, a foreign key
+// added, a partition attached, a table added to a subscription, a type or
+// enum changed) may commit at any moment, and its invalidation either lets
+// go of what is kept or keeps the run from keeping what it read.
+// Elsewhere (sunsync_verify, in a backend) these read afresh every time.
 #pragma once
 
 #include "engine/read_locks.hpp"
@@ -34,6 +38,9 @@ void enable();
 
 // After a failed run: nothing kept is trusted.
 void forget();
+
+// Right after a run's snapshot is taken.
+void snapshot_taken();
 
 // What the run's snapshot says of sunsync.root.
 struct Root {

@@ -125,7 +125,8 @@ const char *const catalog_query =
 
 std::string target_table(const TableSpec &t) { return quote_qualified(t.target_schema, t.target_name); }
 
-TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const std::string &record_table)
+TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const std::string &record_table,
+							 bool in_transaction)
 {
 	std::vector<std::string> table_schemas, table_names, type_schemas, type_names;
 	for (const auto &t : scope.tables) {
@@ -147,17 +148,26 @@ TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const
 	// was made for (made while a target's first copies had created a few
 	// schemas, it hashed all of pg_namespace at every run once there were
 	// a thousand: 3.8 ms a run).  LOCAL: they go with the EXECUTE in one
-	// message, outside the run's transaction, so the tenant's trigger code
-	// keeps the session's settings.
-	if (PQserverVersion(conn.raw()) >= 120000)
-		conn.exec("SET LOCAL plan_cache_mode = force_generic_plan");
-	for (const char *method : {"enable_seqscan", "enable_hashjoin", "enable_mergejoin"})
-		conn.exec(std::string("SET LOCAL ") + method + " = off");
-	if (PQserverVersion(conn.raw()) >= 110000) // (a plan cost with a method disabled passes jit_above_cost)
-		conn.exec("SET LOCAL jit = off");
+	// message, outside the run's transaction (or are set back right after
+	// it, inside one), so the tenant's trigger code and sunsync_verify's
+	// reads keep the session's settings.  (No JIT: a plan's cost with a
+	// method disabled passes jit_above_cost.  A target older than
+	// PostgreSQL 11, which has no jit, plans it with its own settings.)
+	std::vector<std::string> settings;
+	int version = PQserverVersion(conn.raw());
+	if (version >= 120000)
+		settings.push_back("plan_cache_mode = force_generic_plan");
+	if (version >= 110000)
+		for (const char *name : {"enable_seqscan", "enable_hashjoin", "enable_mergejoin", "jit"})
+			settings.push_back(std::string(name) + " = off");
+	for (const auto &setting : settings)
+		conn.exec("SET LOCAL " + setting);
 	auto rows = conn.query("EXECUTE sunsync_catalog_v1(" + text_array(table_schemas) + ", " + text_array(table_names) +
 						   ", " + text_array(type_schemas) + ", " + text_array(type_names) + ", " +
 						   quote_literal(managed_key_comment) + ", " + quote_literal(record_table) + ")");
+	if (in_transaction) // sent with what follows, in the same transaction
+		for (const auto &setting : settings)
+			conn.exec("SET LOCAL " + setting.substr(0, setting.find(' ')) + " TO DEFAULT");
 
 	TargetCatalog out;
 	std::map<Name, std::vector<std::pair<double, std::string>>> labels;

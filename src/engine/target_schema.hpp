@@ -42,7 +42,10 @@ struct TargetCatalog {
 };
 
 // record_table: the qualified name of the target's record (target_record.hpp).
-TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const std::string &record_table);
+// in_transaction: the connection is inside a transaction block, whose
+// statements after this one must not be planned as this one is.
+TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const std::string &record_table,
+							 bool in_transaction = false);
 
 // Outside the data transaction: labels missing from existing enum types (a
 // label added in a transaction cannot be used before it commits).  Sent at

@@ -520,7 +520,7 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 	conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 	if (!present.empty())
 		conn.exec("LOCK TABLE " + present + " IN ACCESS SHARE MODE");
-	TargetCatalog catalog = inspect_target(conn, scope, record_table(scope));
+	TargetCatalog catalog = inspect_target(conn, scope, record_table(scope), true);
 	if (present_tables(catalog) != present)
 		throw Error("40001", "the target's tables changed while the verification started", {}, "Verify again.");
 	std::optional<TargetRecord> record = read_record(conn, scope, catalog, cfg.source_id, config_id, false);
