@@ -1,7 +1,9 @@
 // What a run worker's runs read of the scope, kept from one run to the
 // next: the relations to lock, the queue's tables, whether every table's
-// capture triggers see its writes, and the scope itself (per target
-// schema; the owner's filter is added per run).  Read afresh, they cost a
+// capture triggers see its writes, and the scope itself (one for every
+// target schema and owner: each run makes the type names of its target
+// schema again from the syscache, and adds its owner's filter).  Read
+// afresh, they cost a
 // run more than shipping its rows: a dozen catalog queries, some growing
 // with the catalog (pg_class, pg_trigger).  They change only with DDL or
 // with sunsync's own scope calls, so a worker keeps them until
