@@ -3,9 +3,8 @@
 // capture triggers see its writes, and the scope itself (one for every
 // target schema and owner: each run makes the type names of its target
 // schema again from the syscache, and adds its owner's filter).  Read
-// afresh, they cost a
-// run more than shipping its rows: a dozen catalog queries, some growing
-// with the catalog (pg_class, pg_trigger).  They change only with DDL or
+// afresh, they cost a run more than shipping its rows: a dozen catalog
+// queries, some growing with the catalog (pg_class, pg_trigger).  They change only with DDL or
 // with sunsync's own scope calls, so a worker keeps them until
 //  - a relcache invalidation names a relation they were read from (a
 //    column, key, trigger, privilege, rename, partition, ANALYZE or VACUUM
