@@ -86,14 +86,17 @@ void drop_sunsync_keys(remote::Connection &conn, const Scope &scope, const Targe
 // tables' schemas and names, $3, $4 the types', $5 the comment of the keys
 // sunsync manages, $6 the record table.
 const char *const catalog_query =
+	// each name looked up by schema and name together: joined, the generic
+	// plan looked tables up by name alone (every tenant schema has one of
+	// that name) and filtered the schema after, 2,000 buffers a run
 	"WITH rels AS (SELECT c.oid, w.s, w.n FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), "
 	"pg_catalog.unnest($2::pg_catalog.text[])) w(s, n) "
-	"JOIN pg_catalog.pg_namespace ns ON ns.nspname = w.s "
-	"JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND c.relname = w.n AND c.relkind IN ('r', 'p')), "
+	"JOIN pg_catalog.pg_class c ON c.relname = w.n AND c.relnamespace = "
+	"(SELECT ns.oid FROM pg_catalog.pg_namespace ns WHERE ns.nspname = w.s) AND c.relkind IN ('r', 'p')), "
 	"types AS (SELECT t.oid, t.typtype, w.s, w.n FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), "
 	"pg_catalog.unnest($4::pg_catalog.text[])) w(s, n) "
-	"JOIN pg_catalog.pg_namespace ns ON ns.nspname = w.s "
-	"JOIN pg_catalog.pg_type t ON t.typnamespace = ns.oid AND t.typname = w.n) "
+	"JOIN pg_catalog.pg_type t ON t.typname = w.n AND t.typnamespace = "
+	"(SELECT ns.oid FROM pg_catalog.pg_namespace ns WHERE ns.nspname = w.s)) "
 	"SELECT 'table', r.s, r.n, NULL, NULL, NULL, NULL FROM rels r "
 	"UNION ALL SELECT 'column', r.s, r.n, a.attname::pg_catalog.text, "
 	"pg_catalog.format_type(a.atttypid, a.atttypmod), (a.attgenerated <> '')::pg_catalog.text, "
@@ -105,7 +108,10 @@ const char *const catalog_query =
 	"CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, pos) "
 	"LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum = k.attnum "
 	"UNION ALL SELECT 'fk', r.s, r.n, c.conrelid::pg_catalog.regclass::pg_catalog.text, c.conname::pg_catalog.text, "
-	"(pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT DISTINCT FROM $5::pg_catalog.text)::pg_catalog.text, "
+	// (not obj_description: a SQL function, planned again at every run)
+	"EXISTS (SELECT FROM pg_catalog.pg_description d WHERE d.objoid = c.oid "
+	"AND d.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objsubid = 0 "
+	"AND d.description = $5::pg_catalog.text)::pg_catalog.text, "
 	"c.condeferrable::pg_catalog.text "
 	// the keys of these tables and those that point at them (found by
 	// their dependency on the table: pg_constraint has no index on confrelid)
@@ -142,7 +148,7 @@ TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const
 		type_names.push_back(t.name);
 	}
 	// one row shape for everything: kind, schema, name, a, b, c, d
-	conn.prepare_once("sunsync_catalog_v1", catalog_query);
+	conn.prepare_once("sunsync_catalog_v2", catalog_query);
 	// planned once per session, not at every run (2 ms of a one-row run),
 	// and on the catalog's indexes alone: the plan outlives the catalog it
 	// was made for (made while a target's first copies had created a few
@@ -162,7 +168,7 @@ TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const
 			settings.push_back(std::string(name) + " = off");
 	for (const auto &setting : settings)
 		conn.exec("SET LOCAL " + setting);
-	auto rows = conn.query("EXECUTE sunsync_catalog_v1(" + text_array(table_schemas) + ", " + text_array(table_names) +
+	auto rows = conn.query("EXECUTE sunsync_catalog_v2(" + text_array(table_schemas) + ", " + text_array(table_names) +
 						   ", " + text_array(type_schemas) + ", " + text_array(type_names) + ", " +
 						   quote_literal(managed_key_comment) + ", " + quote_literal(record_table) + ")");
 	if (in_transaction) // sent with what follows, in the same transaction
