@@ -7,7 +7,9 @@
 # trigger disabled (a full sync) and enabled again, by a replica's session
 # (no event trigger: only the relcache invalidation tells) and by the
 # table's owner, an enum label added and used (by two owners, one of them
-# in a target schema), a column excluded (only sunsync's rows change).
+# in a target schema), a column excluded (only sunsync's rows change), a
+# schema and a type renamed by a replica's session (only the syscache
+# tells).
 use strict;
 use warnings;
 use lib "$ENV{SUNSYNC_ROOT}/test/tap/lib";
@@ -26,15 +28,20 @@ target_login($target, 'fam', 'Tgt-S3cret', 'fam1');
 app_role($source, 'app', 'owner_role');
 $source->safe_psql('app', q{
 	CREATE EXTENSION pg_stat_statements;
+	CREATE SCHEMA extra AUTHORIZATION owner_role;
 	SET ROLE owner_role;
 	CREATE TYPE mood AS ENUM ('calm', 'busy');
 	CREATE TABLE parents (id int PRIMARY KEY, name text);
 	CREATE TABLE kids (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parents, score int, m mood);
 	CREATE INDEX ON kids (parent_id);
+	CREATE TABLE extra.notes (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parents, body text);
+	CREATE INDEX ON extra.notes (parent_id);
 	INSERT INTO parents VALUES (1, 'one'), (2, 'two');
 	INSERT INTO kids SELECT k, 1 + k % 2, k, 'calm' FROM generate_series(1, 40) k;
+	INSERT INTO extra.notes SELECT k, 1 + k % 2, 'note ' || k FROM generate_series(1, 10) k;
 	SELECT sunsync_set_root('parents', 'id');
 	SELECT sunsync_add_table('kids');
+	SELECT sunsync_add_table('extra.notes');
 });
 my $id = $source->safe_psql('app',
 	"SELECT sunsync_create_config(1, '" . target_url($target, 'fam', 'Tgt-S3cret', 'fam1') . "')");
@@ -138,6 +145,31 @@ is($target->safe_psql('fam1', q{SELECT count(*) FROM public.kids WHERE note IS N
 	'the excluded column is no longer copied');
 $excluded = "'note'";
 exact('a column excluded');
+
+# a schema renamed by a replica's session (no event trigger fires, and
+# no relation of the scope is invalidated): a kept scope would still read
+# extra.notes
+$source->safe_psql('app', q{SET session_replication_role = replica; ALTER SCHEMA extra RENAME TO further});
+as_owner(q{UPDATE further.notes SET body = 'renamed' WHERE id = 2});
+push_ok($source, 'app', $id, 'full', 'a schema renamed');
+is(rows_digest($target, 'fam1', 'SELECT id, parent_id, body FROM further.notes'),
+	rows_digest($source, 'app', 'SELECT id, parent_id, body FROM further.notes WHERE parent_id = 1'),
+	'the table is copied from its schema under the new name');
+exact('a schema renamed');
+
+# a type renamed by a replica's session (only the syscache entry of that
+# type tells): the run sees the new name, which the target lacks, and says
+# so; a kept scope would ship the column as the old type
+$source->safe_psql('app', q{SET session_replication_role = replica; ALTER TYPE mood RENAME TO feeling});
+as_owner(q{UPDATE kids SET m = 'busy' WHERE id = 18});
+($rc, $out, $err) = $source->psql('app', "SELECT sunsync_push($id, wait => true)");
+like($err, qr/schema mismatch: table public.kids column m is public.mood on the target but public.feeling on the source/,
+	'a type renamed: the push names the type by its new name');
+$target->safe_psql('fam1', 'ALTER TYPE public.mood RENAME TO feeling');
+push_ok($source, 'app', $id, 'incremental', 'the type renamed on the target too');
+is($target->safe_psql('fam1', q{SELECT m, pg_typeof(m)::regtype FROM public.kids WHERE id = 18}), 'busy|feeling',
+	'the change arrived, of the renamed type');
+exact('a type renamed');
 
 # and kept again once nothing changes
 as_owner('UPDATE kids SET points = 4 WHERE id = 16');
