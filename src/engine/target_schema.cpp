@@ -88,7 +88,8 @@ void drop_sunsync_keys(remote::Connection &conn, const Scope &scope, const Targe
 const char *const catalog_query =
 	// each name looked up by schema and name together: joined, the generic
 	// plan looked tables up by name alone (every tenant schema has one of
-	// that name) and filtered the schema after, 2,000 buffers a run
+	// that name) and filtered the schema after: 2,160 buffers a run with
+	// 250 tenant schemas in the database
 	"WITH rels AS (SELECT c.oid, w.s, w.n FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), "
 	"pg_catalog.unnest($2::pg_catalog.text[])) w(s, n) "
 	"JOIN pg_catalog.pg_class c ON c.relname = w.n AND c.relnamespace = "

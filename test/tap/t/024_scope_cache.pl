@@ -148,13 +148,19 @@ exact('a column excluded');
 
 # a schema renamed by a replica's session (no event trigger fires, and
 # no relation of the scope is invalidated): a kept scope would still read
-# extra.notes
+# extra.notes, and the push would fail
 $source->safe_psql('app', q{SET session_replication_role = replica; ALTER SCHEMA extra RENAME TO further});
 as_owner(q{UPDATE further.notes SET body = 'renamed' WHERE id = 2});
 push_ok($source, 'app', $id, 'full', 'a schema renamed');
 is(rows_digest($target, 'fam1', 'SELECT id, parent_id, body FROM further.notes'),
 	rows_digest($source, 'app', 'SELECT id, parent_id, body FROM further.notes WHERE parent_id = 1'),
 	'the table is copied from its schema under the new name');
+# the old copy is no longer replicated: its rows stay, the foreign key
+# sunsync made on it (found by its comment) goes, or it would stop the
+# TRUNCATE of parents in every full sync
+is($target->safe_psql('fam1', q{SELECT count(*) FROM extra.notes}), '5', 'the old copy keeps its rows');
+is($target->safe_psql('fam1', q{SELECT count(*) FROM pg_constraint WHERE conrelid = 'extra.notes'::regclass
+	AND contype = 'f'}), '0', 'and loses the foreign key sunsync made on it');
 exact('a schema renamed');
 
 # a type renamed by a replica's session (only the syscache entry of that
