@@ -158,15 +158,11 @@ TargetCatalog inspect_target(remote::Connection &conn, const Scope &scope, const
 	// message, outside the run's transaction (or are set back right after
 	// it, inside one), so the tenant's trigger code and sunsync_verify's
 	// reads keep the session's settings.  (No JIT: a plan's cost with a
-	// method disabled passes jit_above_cost.  A target older than
-	// PostgreSQL 11, which has no jit, plans it with its own settings.)
-	std::vector<std::string> settings;
-	int version = PQserverVersion(conn.raw());
-	if (version >= 120000)
-		settings.push_back("plan_cache_mode = force_generic_plan");
-	if (version >= 110000)
-		for (const char *name : {"enable_seqscan", "enable_hashjoin", "enable_mergejoin", "jit"})
-			settings.push_back(std::string(name) + " = off");
+	// method disabled passes jit_above_cost.  Every setting exists from
+	// PostgreSQL 12, the oldest target a connection accepts.)
+	std::vector<std::string> settings{"plan_cache_mode = force_generic_plan"};
+	for (const char *name : {"enable_seqscan", "enable_hashjoin", "enable_mergejoin", "jit"})
+		settings.push_back(std::string(name) + " = off");
 	for (const auto &setting : settings)
 		conn.exec("SET LOCAL " + setting);
 	auto rows = conn.query("EXECUTE sunsync_catalog_v2(" + text_array(table_schemas) + ", " + text_array(table_names) +

@@ -103,8 +103,6 @@ std::string digest_sql(const std::vector<std::string> &exprs, bool key)
 
 // The same hash of this text and the same encoding on both servers: the
 // fast digests are alike there.
-const char *const has_fast_hash_sql =
-	"SELECT pg_catalog.to_regprocedure('pg_catalog.hashtextextended(text,bigint)') IS NOT NULL";
 const char *const probe_sql = "SELECT pg_catalog.hashtextextended('sunsync probe 1.5 -0', 0)::pg_catalog.text, "
 							  "pg_catalog.current_setting('server_encoding')";
 
@@ -524,12 +522,7 @@ std::vector<TableVerdict> verify_config(int64 config_id)
 	if (present_tables(catalog) != present)
 		throw Error("40001", "the target's tables changed while the verification started", {}, "Verify again.");
 	std::optional<TargetRecord> record = read_record(conn, scope, catalog, cfg.source_id, config_id, false);
-	// (hashtextextended is PostgreSQL 11's: an older target gets md5)
-	remote::Connection::Rows target_probe = conn.query(has_fast_hash_sql);
-	if (!target_probe.empty() && target_probe[0][0] == std::optional<std::string>("t"))
-		target_probe = conn.query(probe_sql);
-	else
-		target_probe.clear();
+	remote::Connection::Rows target_probe = conn.query(probe_sql);
 
 	// then the source, in one snapshot taken after the target's
 	LatestSnapshot snapshot;

@@ -247,9 +247,30 @@ Connection::Connection(const std::string &url, ConnectOptions options)
 		throw Error("28000", "target " + where_ + " did not ask for the password of user \"" + p.user + "\"",
 					"A configuration created by a non-superuser must authenticate with the password in its URL.",
 					"Require password authentication (scram-sha-256) for this login in the target's pg_hba.conf.");
+	require_supported_version();
 	if (PQsetnonblocking(conn_.get(), 1) != 0)
 		throw Error("08001", "could not switch the target connection to non-blocking mode");
 	queue_session_settings();
+}
+
+void Connection::require_supported_version() const
+{
+	// what a run and sunsync_verify send assumes PostgreSQL 12 (the
+	// catalog's generated columns, plan_cache_mode, name = text in index
+	// conditions): an older target is refused before anything is sent
+	if (PQserverVersion(conn_.get()) >= minimum_target_version)
+		return;
+	const char *shown = PQparameterStatus(conn_.get(), "server_version");
+	std::string version;
+	for (const char *c = shown ? shown : ""; *c && version.size() < 40; c++)
+		if (*c >= ' ' && *c <= '~') // the target's own text, into our log
+			version += *c;
+	if (version.empty())
+		version = "unknown";
+	throw Error(sqlstate::feature_not_supported,
+				"target " + where_ + " runs PostgreSQL " + version + ", which sunsync does not support",
+				"sunsync needs PostgreSQL 12 or later on the target.",
+				"Upgrade the target server, or point the configuration at a newer one.");
 }
 
 std::string Connection::cache_key() const { return remote::cache_key(url_, options_); }

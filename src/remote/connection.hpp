@@ -42,6 +42,9 @@ HostResolver resolver(int timeout_ms);
 // to it (the URL holds the password: only the digest is kept as a key).
 std::string cache_key(const std::string &url, const ConnectOptions &options);
 
+// the oldest target server a connection accepts (PQserverVersion's form)
+inline constexpr int minimum_target_version = 120000;
+
 class Connection {
 public:
 	Connection(const std::string &url, ConnectOptions options);
@@ -128,6 +131,7 @@ private:
 	};
 	void read_copy(const Statement &s);
 	void queue_session_settings();
+	void require_supported_version() const;
 	std::vector<Statement> queued_;
 	std::vector<Statement> sent_; // sent, answers not read yet
 	bool in_flight_ = false;

@@ -12,7 +12,7 @@ use Test::More;
 
 our @EXPORT = qw(new_source new_target target_login load_sunschool rows_digest
   compare_tables target_url poll_status repo_file app_role sunschool_tables push_ok last_run
-  hanging_target);
+  hanging_target old_server_target);
 
 my $root = $ENV{SUNSYNC_ROOT} or die "SUNSYNC_ROOT is not set";
 
@@ -88,6 +88,54 @@ sub hanging_target
 	{
 		my @held;
 		while (my $c = $listener->accept) { push @held, $c; }
+		exit 0;
+	}
+	close $listener;
+	return ($port, $pid);
+}
+
+# A target that claims an old server version: a process on 127.0.0.1
+# that speaks just enough of the protocol to log a client in (a cleartext
+# password, taken unchecked) and reports server_version $version, then
+# waits for the client to go.  Returns its port and pid.
+sub old_server_target
+{
+	my ($version) = @_;
+	require IO::Socket::INET;
+	my $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 64, ReuseAddr => 1)
+	  or die "listen: $!";
+	my $port = $listener->sockport;
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0)
+	{
+		my $message = sub { my ($type, $body) = @_; return $type . pack('N', 4 + length $body) . $body; };
+		my $read = sub {
+			my ($c, $n) = @_;
+			my $buf = '';
+			while (length $buf < $n) { my $got = sysread($c, $buf, $n - length $buf, length $buf) or return; }
+			return $buf;
+		};
+		while (my $c = $listener->accept)
+		{
+			for (;;)    # the startup packet, after any SSL or GSS request (refused)
+			{
+				my $len = unpack('N', $read->($c, 4) // last);
+				my $body = $read->($c, $len - 4) // last;
+				my $code = unpack('N', $body);
+				if ($code == 80877103 || $code == 80877104) { syswrite $c, 'N'; next; }
+				syswrite $c, $message->('R', pack('N', 3));    # a cleartext password, please
+				$read->($c, 1);
+				$read->($c, unpack('N', $read->($c, 4) // last) - 4);
+				my $status = join '', map { $message->('S', "$_->[0]\0$_->[1]\0") }
+				  ['server_version', $version], ['server_encoding', 'UTF8'], ['client_encoding', 'UTF8'],
+				  ['standard_conforming_strings', 'on'], ['integer_datetimes', 'on'], ['DateStyle', 'ISO, MDY'];
+				syswrite $c, $message->('R', pack('N', 0)) . $status . $message->('K', pack('NN', 4242, 1))
+				  . $message->('Z', 'I');
+				1 while sysread($c, my $ignored, 8192);    # until the client closes
+				last;
+			}
+			close $c;
+		}
 		exit 0;
 	}
 	close $listener;

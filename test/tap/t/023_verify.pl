@@ -6,7 +6,8 @@
 # counted exactly; full => true repairs it; changes not yet shipped (rows
 # changed, a row moved to another owner and one moved in) are pending, not
 # differences; verify writes nothing on either side; an unreachable target
-# fails as a run fails; a hanging one can be cancelled.
+# fails as a run fails; a hanging one can be cancelled; one older than
+# PostgreSQL 12 is refused.
 use strict;
 use warnings;
 use lib "$ENV{SUNSYNC_ROOT}/test/tap/lib";
@@ -175,6 +176,25 @@ my ($message, $detail) = $verify_err =~ /ERROR:  ([^\n]+)\nDETAIL:  ([^\n]+)/;
 is("$message ($detail)", $run_error, 'verify fails with the error of the run');
 like($verify_err, qr/HINT:  Check that the target server is running/, 'and its hint');
 unlike($verify_err . $push_err, qr/Tgt-S3cret/, 'neither shows the password');
+
+# A target older than PostgreSQL 12 (a listener that logs the client in
+# and says server_version 11.22): refused right after login, before a
+# statement is sent, by a push and by verify alike.
+my ($old_port, $old_server) = old_server_target('11.22');
+my $old = as_chemist("SELECT sunsync_create_config('Zürich'::text, "
+	  . "'postgresql://tenant:Tgt-S3cret\@127.0.0.1:$old_port/tenant')");
+(undef, undef, $push_err) = $source->psql('lab', "SET ROLE chemist; SELECT sunsync_push($old, wait => true)");
+like($push_err, qr/failed: target 127\.0\.0\.1:\d+ runs PostgreSQL 11\.22, which sunsync does not support/,
+	'a push to a PostgreSQL 11 target fails, naming its version');
+is($source->safe_psql('lab', "SELECT status || ' ' || (last_error LIKE '%PostgreSQL 11.22%') FROM sunsync_configs WHERE id = $old"),
+	'FAILED true', 'the configuration shows the error');
+(undef, undef, $verify_err) = $source->psql('lab', "SET ROLE chemist; SELECT * FROM sunsync_verify($old)");
+like($verify_err, qr/ERROR:  target [^\n]+ runs PostgreSQL 11\.22, which sunsync does not support\n/,
+	'verify refuses it too');
+like($verify_err, qr/DETAIL:  sunsync needs PostgreSQL 12 or later on the target\./, 'and says what it needs');
+$source->safe_psql('lab', "SELECT sunsync_delete_config($old)");
+kill 'TERM', $old_server;
+waitpid $old_server, 0;
 
 # On the target, verify locks the copy's tables all at once before its
 # snapshot, as pg_dump does: behind a session (a full sync's TRUNCATE, say)
