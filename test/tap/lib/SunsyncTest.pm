@@ -79,6 +79,18 @@ sub target_login
 # and never answers.  Returns its port and pid (kill 'TERM' and waitpid it).
 sub hanging_target
 {
+	return loopback_server(sub {
+		my ($listener) = @_;
+		my @held;
+		while (my $c = $listener->accept) { push @held, $c; }
+	});
+}
+
+# Runs $serve->($listener) in a child process, on a new listener on
+# 127.0.0.1; returns the port and the child's pid.
+sub loopback_server
+{
+	my ($serve) = @_;
 	require IO::Socket::INET;
 	my $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 64, ReuseAddr => 1)
 	  or die "listen: $!";
@@ -86,8 +98,7 @@ sub hanging_target
 	my $pid = fork // die "fork: $!";
 	if ($pid == 0)
 	{
-		my @held;
-		while (my $c = $listener->accept) { push @held, $c; }
+		$serve->($listener);
 		exit 0;
 	}
 	close $listener;
@@ -101,13 +112,8 @@ sub hanging_target
 sub old_server_target
 {
 	my ($version) = @_;
-	require IO::Socket::INET;
-	my $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 64, ReuseAddr => 1)
-	  or die "listen: $!";
-	my $port = $listener->sockport;
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0)
-	{
+	return loopback_server(sub {
+		my ($listener) = @_;
 		my $message = sub { my ($type, $body) = @_; return $type . pack('N', 4 + length $body) . $body; };
 		my $read = sub {
 			my ($c, $n) = @_;
@@ -136,10 +142,7 @@ sub old_server_target
 			}
 			close $c;
 		}
-		exit 0;
-	}
-	close $listener;
-	return ($port, $pid);
+	});
 }
 
 sub target_url
