@@ -240,8 +240,8 @@ void add_missing_enum_labels(remote::Connection &conn, const Scope &scope, const
 				std::string where = previous ? " AFTER " + quote_literal(*previous)
 								   : existing.empty() ? ""
 													  : " BEFORE " + quote_literal(existing.front());
-				// alone: a target before PostgreSQL 12 refuses it in a
-				// message of several statements
+				// committed before the run's transaction: a value added
+				// inside a transaction cannot be used until it commits
 				conn.exec("ALTER TYPE " + quote_qualified(e.schema, e.name) + " ADD VALUE IF NOT EXISTS " +
 						  quote_literal(label) + where);
 				conn.sync();

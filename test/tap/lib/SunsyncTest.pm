@@ -9,12 +9,19 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use POSIX ();
 
 our @EXPORT = qw(new_source new_target target_login load_sunschool rows_digest
   compare_tables target_url poll_status repo_file app_role sunschool_tables push_ok last_run
   hanging_target old_server_target);
 
 my $root = $ENV{SUNSYNC_ROOT} or die "SUNSYNC_ROOT is not set";
+
+# the listeners' processes, ended with the test however it ends (one left
+# would keep prove waiting on its output); not those reaped already, and
+# $? kept: it is the test's exit status
+my @servers;
+END { local $?; waitpid($_, POSIX::WNOHANG()) == 0 and kill 'KILL', $_ for @servers; }
 
 sub repo_file { return slurp_file("$root/$_[0]"); }
 
@@ -98,9 +105,12 @@ sub loopback_server
 	my $pid = fork // die "fork: $!";
 	if ($pid == 0)
 	{
-		$serve->($listener);
-		exit 0;
+		# _exit: no END block of the test's copy runs here (Cluster's
+		# would stop the test's servers), and a die goes no further
+		eval { $serve->($listener); };
+		POSIX::_exit(0);
 	}
+	push @servers, $pid;
 	close $listener;
 	return ($port, $pid);
 }

@@ -178,8 +178,9 @@ like($verify_err, qr/HINT:  Check that the target server is running/, 'and its h
 unlike($verify_err . $push_err, qr/Tgt-S3cret/, 'neither shows the password');
 
 # A target older than PostgreSQL 12 (a listener that logs the client in
-# and says server_version 11.22): refused right after login, before a
-# statement is sent, by a push and by verify alike.
+# and says server_version 11.22): refused right after login (without the
+# check the run would wait for the listener's answer to its statements),
+# by a push and by verify alike.
 my ($old_port, $old_server) = old_server_target('11.22');
 my $old = as_chemist("SELECT sunsync_create_config('Zürich'::text, "
 	  . "'postgresql://tenant:Tgt-S3cret\@127.0.0.1:$old_port/tenant')");
@@ -192,6 +193,7 @@ is($source->safe_psql('lab', "SELECT status || ' ' || (last_error LIKE '%Postgre
 like($verify_err, qr/ERROR:  target [^\n]+ runs PostgreSQL 11\.22, which sunsync does not support\n/,
 	'verify refuses it too');
 like($verify_err, qr/DETAIL:  sunsync needs PostgreSQL 12 or later on the target\./, 'and says what it needs');
+unlike($verify_err . $push_err, qr/Tgt-S3cret/, 'neither shows the password the listener was sent');
 $source->safe_psql('lab', "SELECT sunsync_delete_config($old)");
 kill 'TERM', $old_server;
 waitpid $old_server, 0;
