@@ -257,7 +257,7 @@ void Connection::require_supported_version() const
 {
 	// what a run and sunsync_verify send assumes PostgreSQL 12 (the
 	// catalog's generated columns, plan_cache_mode, name = text in index
-	// conditions): an older target is refused before anything is sent
+	// conditions): an older target is refused before any statement is sent
 	if (PQserverVersion(conn_.get()) >= minimum_target_version)
 		return;
 	const char *shown = PQparameterStatus(conn_.get(), "server_version");
